@@ -1,0 +1,110 @@
+"""Files under data/: named by a hash of the config that produced them, written atomically,
+validated on load, and regenerated (with a warning saying why) when missing, corrupt or stale.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+FORMAT_VERSION = 1
+
+
+class DataFileError(ValueError):
+    """A file under data/ is corrupt, stale or of the wrong kind. The message says which and why."""
+
+
+def data_dir() -> Path:
+    """The cache folder: $GBP_DATA_DIR if set, else the repository's data/ folder."""
+    root = os.environ.get("GBP_DATA_DIR")
+    path = Path(root) if root else Path(__file__).resolve().parents[1] / "data"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def as_plain(obj: Any) -> Any:
+    """Dataclasses (possibly nested) to plain dicts, so configs hash and serialise the same way."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {k: as_plain(v) for k, v in dataclasses.asdict(obj).items()}
+    if isinstance(obj, dict):
+        return {str(k): as_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [as_plain(v) for v in obj]
+    return obj
+
+
+def config_hash(*configs: Any) -> str:
+    """12 hex characters that change whenever any field of any config changes."""
+    text = json.dumps([as_plain(c) for c in configs], sort_keys=True)
+    return hashlib.sha256(f"v{FORMAT_VERSION}:{text}".encode()).hexdigest()[:12]
+
+
+def atomic_save(payload: dict, path: Path) -> None:
+    """torch.save to a temporary file in the same folder, then rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def load_payload(path: Path, kind: str, config: Any | None = None) -> dict:
+    """Load a file written by ``atomic_save`` and check its kind, format version and config.
+
+    Raises:
+        FileNotFoundError if missing; DataFileError naming the problem if corrupt or stale.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # any unpickling failure means the file cannot be trusted
+        raise DataFileError(f"{path} is corrupt or not a gbp_utils file ({type(exc).__name__}: {exc}). "
+                            "Delete it and it will be regenerated.") from exc
+    if not isinstance(payload, dict) or "meta" not in payload:
+        raise DataFileError(f"{path} has no metadata; it was not written by gbp_utils. Delete it.")
+    meta = payload["meta"]
+    if meta.get("kind") != kind:
+        raise DataFileError(f"{path} holds a {meta.get('kind')!r}, expected a {kind!r}")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise DataFileError(f"{path} has format version {meta.get('format_version')}, this code reads "
+                            f"version {FORMAT_VERSION}. Delete it and it will be regenerated.")
+    if config is not None and meta.get("config") != as_plain(config):
+        raise DataFileError(f"{path} was made with a different config (stale). Delete it or pass the "
+                            "config it was made with.")
+    return payload
+
+
+def load_or_create(path: Path, kind: str, config: Any, create: Callable[[], dict],
+                   validate: Callable[[dict], None] | None = None) -> dict:
+    """Return the validated payload at ``path``; (re)create and atomically save it if missing or bad."""
+    try:
+        payload = load_payload(path, kind, config)
+        if validate is not None:
+            validate(payload)
+        return payload
+    except FileNotFoundError:
+        pass
+    except DataFileError as exc:
+        warnings.warn(f"Regenerating {Path(path).name}: {exc}", stacklevel=2)
+    payload = create()
+    payload["meta"] = {**payload.get("meta", {}), "kind": kind, "format_version": FORMAT_VERSION,
+                       "config": as_plain(config)}
+    if validate is not None:
+        validate(payload)
+    atomic_save(payload, path)
+    return payload

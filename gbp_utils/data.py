@@ -1,0 +1,212 @@
+"""Transition data for world models: expert demonstrations and random-walk play.
+
+Data are stored as episodes, states (E, T+1, S) and actions (E, T, A); ``transitions()`` flattens
+them into (state, action, next_state) triples. Files are cached under data/ by config hash.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from . import cache
+from .env import ACTION_DIM, STATE_DIM, WallConfig, WallEnv, sample_tasks
+from .policies import expert_policy, run_policy
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How a dataset is generated."""
+
+    kind: str = "expert"  # "expert": noisy scripted demonstrations; "play": persistent random walk
+    n_episodes: int = 1000
+    episode_len: int = 30  # steps per episode (expert episodes run the full budget, goal reached or not)
+    seed: int = 0
+    noise_std: float = 0.15  # expert: action noise as a fraction of max_step
+    persistence: float = 0.8  # play: correlation of successive random actions (0 = white noise)
+    wall: WallConfig = field(default_factory=WallConfig)
+
+    def __post_init__(self):
+        if self.kind not in ("expert", "play"):
+            raise ValueError(f"DataConfig.kind must be 'expert' or 'play'; got {self.kind!r}")
+        if self.n_episodes < 1 or self.episode_len < 1:
+            raise ValueError("n_episodes and episode_len must be >= 1")
+        if not 0 <= self.persistence < 1:
+            raise ValueError(f"persistence must be in [0, 1); got {self.persistence}")
+
+    def tiny(self) -> "DataConfig":
+        """A small version for fast mode and tests."""
+        return dataclasses.replace(self, n_episodes=min(self.n_episodes, 200))
+
+
+@dataclass
+class Dataset:
+    """Episodes of the real dynamics: states (E, T+1, S), actions (E, T, A)."""
+
+    states: torch.Tensor
+    actions: torch.Tensor
+    goals: torch.Tensor | None = None  # (E, S) for goal-directed episodes, None for play
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        validate_tensors(self.states, self.actions)
+        if self.goals is not None and tuple(self.goals.shape) != (self.n_episodes, STATE_DIM):
+            raise ValueError(f"dataset goals must be (E, {STATE_DIM}); got {tuple(self.goals.shape)}")
+
+    def __len__(self) -> int:
+        """Number of transitions."""
+        return self.actions.shape[0] * self.actions.shape[1]
+
+    @property
+    def n_episodes(self) -> int:
+        return self.states.shape[0]
+
+    def transitions(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(states, actions, next_states), each (N, ·) with N = E * T."""
+        s = self.states[:, :-1].reshape(-1, STATE_DIM)
+        a = self.actions.reshape(-1, ACTION_DIM)
+        s_next = self.states[:, 1:].reshape(-1, STATE_DIM)
+        return s, a, s_next
+
+    def split(self, val_fraction: float, seed: int = 0) -> tuple["Dataset", "Dataset"]:
+        """Split by whole episodes (no leakage of neighbouring transitions between the parts)."""
+        if not 0 < val_fraction < 1:
+            raise ValueError(f"val_fraction must be in (0, 1); got {val_fraction}")
+        E = self.n_episodes
+        n_val = max(1, int(round(E * val_fraction)))
+        if n_val >= E:
+            raise ValueError(f"cannot split {E} episode(s) into train and validation parts")
+        perm = torch.randperm(E, generator=torch.Generator().manual_seed(seed))
+        return self[perm[n_val:]], self[perm[:n_val]]
+
+    def __getitem__(self, episodes) -> "Dataset":
+        """The dataset restricted to some episodes (index, slice or index tensor)."""
+        goals = None if self.goals is None else self.goals[episodes]
+        return Dataset(self.states[episodes], self.actions[episodes], goals, self.meta)
+
+    def to(self, device) -> "Dataset":
+        goals = None if self.goals is None else self.goals.to(device)
+        return Dataset(self.states.to(device), self.actions.to(device), goals, self.meta)
+
+
+def validate_tensors(states, actions) -> None:
+    """Raise ValueError naming the problem unless states (E, T+1, S) and actions (E, T, A) fit."""
+    for name, x in (("states", states), ("actions", actions)):
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"dataset {name} must be a torch.Tensor; got {type(x).__name__}")
+        if x.dtype != torch.float32:
+            raise ValueError(f"dataset {name} must be float32; got {x.dtype}")
+        if not torch.isfinite(x).all():
+            raise ValueError(f"dataset {name} contains NaN or inf values")
+    if states.ndim != 3 or states.shape[-1] != STATE_DIM:
+        raise ValueError(f"dataset states must be (E, T+1, {STATE_DIM}); got {tuple(states.shape)}")
+    E, T1, _ = states.shape
+    if tuple(actions.shape) != (E, T1 - 1, ACTION_DIM):
+        raise ValueError(f"dataset actions must be (E, T, {ACTION_DIM}) = {(E, T1 - 1, ACTION_DIM)} to "
+                         f"match states {tuple(states.shape)}; got {tuple(actions.shape)}")
+
+
+# --------------------------------------------------------------------------------------------
+# Generators
+# --------------------------------------------------------------------------------------------
+def generate_expert_data(config: DataConfig) -> Dataset:
+    """Noisy expert episodes on *training* tasks (a seed stream disjoint from evaluation tasks)."""
+    env = WallEnv(config.wall)
+    tasks = sample_tasks(config.n_episodes, config.seed, "train", config.wall)
+    gen = torch.Generator().manual_seed(config.seed)
+    traj = run_policy(env, expert_policy(config.wall, config.noise_std, generator=gen), tasks,
+                      config.episode_len)
+    return Dataset(traj.states, traj.actions, tasks.goals)
+
+
+def sample_free_states(n: int, generator: torch.Generator, config: WallConfig) -> torch.Tensor:
+    """(n, S) states uniform over the free space (rejection sampling outside the wall)."""
+    env = WallEnv(config)
+    h = config.half_size
+    out = torch.empty(0, STATE_DIM)
+    while out.shape[0] < n:
+        cand = (torch.rand(2 * n, STATE_DIM, generator=generator) * 2 - 1) * h
+        out = torch.cat([out, cand[env.is_free(cand)]])
+    return out[:n]
+
+
+def generate_play_data(config: DataConfig) -> Dataset:
+    """Random-walk play from uniform starts: persistent actions that often run into the wall.
+
+    a_t = rho * a_{t-1} + sqrt(1 - rho^2) * max_step * xi_t (then clipped), xi ~ N(0, I).
+    """
+    env = WallEnv(config.wall)
+    gen = torch.Generator().manual_seed(10_000 + config.seed)  # differs from the expert's stream
+    E, T, m, rho = config.n_episodes, config.episode_len, config.wall.max_step, config.persistence
+    s = sample_free_states(E, gen, config.wall)
+    a = m * torch.randn(E, ACTION_DIM, generator=gen)
+    states, actions = [s], []
+    for _ in range(T):
+        a = rho * a + math.sqrt(1 - rho ** 2) * m * torch.randn(E, ACTION_DIM, generator=gen)
+        a_clipped = env.clip_actions(a)
+        s = env.step(s, a_clipped)
+        states.append(s)
+        actions.append(a_clipped)
+    return Dataset(torch.stack(states, 1), torch.stack(actions, 1))
+
+
+def generate(config: DataConfig) -> Dataset:
+    return generate_expert_data(config) if config.kind == "expert" else generate_play_data(config)
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------
+def dataset_path(config: DataConfig, folder: Path | None = None) -> Path:
+    return Path(folder or cache.data_dir()) / f"{config.kind}-{cache.config_hash(config)}.pt"
+
+
+def _payload(ds: Dataset) -> dict:
+    return {"states": ds.states, "actions": ds.actions, "goals": ds.goals,
+            "meta": {"n_episodes": ds.n_episodes, "n_transitions": len(ds)}}
+
+
+def _validate_payload(payload: dict, config: DataConfig) -> None:
+    try:
+        validate_tensors(payload.get("states"), payload.get("actions"))
+    except ValueError as exc:
+        raise cache.DataFileError(str(exc)) from exc
+    E, T = payload["actions"].shape[:2]
+    if (E, T) != (config.n_episodes, config.episode_len):
+        raise cache.DataFileError(f"dataset holds {E} episodes of {T} steps, its config says "
+                                  f"{config.n_episodes} of {config.episode_len}")
+
+
+def save_dataset(ds: Dataset, config: DataConfig, path: Path | None = None) -> Path:
+    """Write ``ds`` atomically with its config and counts; returns the path."""
+    path = Path(path or dataset_path(config))
+    payload = _payload(ds)
+    payload["meta"].update(kind="dataset", format_version=cache.FORMAT_VERSION, config=cache.as_plain(config))
+    _validate_payload(payload, config)
+    cache.atomic_save(payload, path)
+    return path
+
+
+def load_dataset(path: Path, config: DataConfig | None = None) -> Dataset:
+    """Load and validate a dataset file; raises DataFileError naming what is wrong."""
+    payload = cache.load_payload(path, "dataset", config)
+    cfg = config or DataConfig(**{**payload["meta"]["config"],
+                                  "wall": WallConfig(**payload["meta"]["config"]["wall"])})
+    _validate_payload(payload, cfg)
+    return Dataset(payload["states"], payload["actions"], payload["goals"], payload["meta"])
+
+
+def get_dataset(config: DataConfig, folder: Path | None = None) -> Dataset:
+    """The dataset for ``config``: loaded from data/ if present and valid, else generated and saved."""
+    path = dataset_path(config, folder)
+    payload = cache.load_or_create(path, "dataset", config, lambda: _payload(generate(config)),
+                                   lambda p: _validate_payload(p, config))
+    return Dataset(payload["states"], payload["actions"], payload["goals"], payload["meta"])
+
+
+def concat(*datasets: Dataset) -> Dataset:
+    """Episodes of equal length from several datasets stacked into one (goals are dropped)."""
+    return Dataset(torch.cat([d.states for d in datasets]), torch.cat([d.actions for d in datasets]))

@@ -1,0 +1,331 @@
+"""The wall-door world: a 2-D point agent in a square arena split by a wall with one door.
+
+Everything is batched torch: ``step(states, actions)`` moves B agents at once, on any device.
+
+Shape letters used across the package: B tasks/batch, H horizon, S state dim (=2), A action dim (=2).
+
+Physics (exact, no tunnelling):
+  * an action is a displacement ``(dx, dy)``, clipped per component to ``[-max_step, max_step]``;
+  * a move that would enter the wall (outside the door) or leave the arena is cut at the first
+    contact point: the agent stops *on* the wall face / arena border and never goes inside;
+  * there is no sliding: the part of the move after the contact is lost. A diagonal push into the
+    wall therefore makes no progress at all, which is exactly how planners get stuck.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+STATE_DIM = 2
+ACTION_DIM = 2
+
+_SPLITS = {"train": 1, "tune": 2, "eval": 3}  # disjoint seed streams, see sample_tasks
+
+
+@dataclass(frozen=True)
+class WallConfig:
+    """Geometry and episode rules of the wall-door world (all lengths in arena units)."""
+
+    half_size: float = 5.0  # arena is [-half_size, half_size]^2
+    wall_x: float = 0.0  # centre of the vertical wall
+    wall_thickness: float = 0.4  # wall spans x in [wall_x - t/2, wall_x + t/2]
+    door_center: float = 0.0  # y coordinate of the door centre
+    door_width: float = 1.5  # door spans y in [door_center - w/2, door_center + w/2]
+    max_step: float = 0.5  # |dx|, |dy| <= max_step per step (actions are clipped to this box)
+    max_steps: int = 30  # step budget of an episode
+    success_radius: float = 0.5  # success: final distance to the goal <= this
+    start_margin: float = 0.5  # tasks keep this far from the wall faces and 0.25 from the border
+
+    def __post_init__(self):
+        problems = []
+        if self.half_size <= 0:
+            problems.append(f"half_size must be > 0 (got {self.half_size})")
+        if self.wall_thickness <= 0:
+            problems.append(f"wall_thickness must be > 0 (got {self.wall_thickness})")
+        if not -self.half_size < self.wall_left < self.wall_right < self.half_size:
+            problems.append("the wall must lie strictly inside the arena; move wall_x or thin the wall")
+        if self.door_width <= 0:
+            problems.append(f"door_width must be > 0 (got {self.door_width})")
+        if not -self.half_size < self.door_low < self.door_high < self.half_size:
+            problems.append("the door must lie strictly inside the arena; move door_center or narrow it")
+        if self.max_step <= 0 or self.max_steps < 1 or self.success_radius <= 0:
+            problems.append("max_step, max_steps and success_radius must all be positive")
+        if self.wall_left - self.start_margin <= -self.half_size + 0.25 or (
+            self.wall_right + self.start_margin >= self.half_size - 0.25
+        ):
+            problems.append("start_margin leaves no room to sample tasks on one side of the wall")
+        if problems:
+            raise ValueError("Invalid WallConfig: " + "; ".join(problems))
+
+    # Derived geometry (properties, never stored twice).
+    @property
+    def wall_left(self) -> float:
+        return self.wall_x - self.wall_thickness / 2
+
+    @property
+    def wall_right(self) -> float:
+        return self.wall_x + self.wall_thickness / 2
+
+    @property
+    def door_low(self) -> float:
+        return self.door_center - self.door_width / 2
+
+    @property
+    def door_high(self) -> float:
+        return self.door_center + self.door_width / 2
+
+    def wall_boxes(self) -> list[tuple[float, float, float, float]]:
+        """The two solid wall pieces as (x_lo, x_hi, y_lo, y_hi): below and above the door."""
+        h = self.half_size
+        return [
+            (self.wall_left, self.wall_right, -h, self.door_low),
+            (self.wall_left, self.wall_right, self.door_high, h),
+        ]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------------------------
+# Input checks shared by every public entry point
+# --------------------------------------------------------------------------------------------
+def _check_batch(name: str, x: torch.Tensor, last_dim: int) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (B, {last_dim}); got {type(x).__name__}")
+    if x.ndim != 2 or x.shape[-1] != last_dim:
+        raise ValueError(
+            f"{name} must have shape (B, {last_dim}); got {tuple(x.shape)}. "
+            f"Add a batch dimension with {name}[None] for a single agent."
+        )
+    if not torch.isfinite(x).all():
+        bad = int((~torch.isfinite(x)).any(-1).sum())
+        raise ValueError(f"{name} contains NaN or inf in {bad} of {x.shape[0]} rows; pass finite values")
+
+
+def _as_tensor(x, device=None) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x if device is None else x.to(device)
+    return torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
+
+
+# --------------------------------------------------------------------------------------------
+# Dynamics
+# --------------------------------------------------------------------------------------------
+class WallEnv:
+    """Batched, device-agnostic dynamics of the wall-door world.
+
+    ``env.step(states, actions)`` with states (B, S) and actions (B, A) returns next states (B, S).
+    It never tracks gradients (the real world is not differentiable for the planner).
+    """
+
+    def __init__(self, config: WallConfig | None = None):
+        self.config = config or WallConfig()
+
+    # -- queries -------------------------------------------------------------------------
+    def in_wall(self, states: torch.Tensor) -> torch.Tensor:
+        """(B,) bool: strictly inside a solid wall piece (the faces themselves are free space)."""
+        x, y = states[..., 0], states[..., 1]
+        inside = torch.zeros_like(x, dtype=torch.bool)
+        for x0, x1, y0, y1 in self.config.wall_boxes():
+            inside |= (x > x0) & (x < x1) & (y > y0) & (y < y1)
+        return inside
+
+    def in_arena(self, states: torch.Tensor) -> torch.Tensor:
+        h = self.config.half_size
+        return (states.abs() <= h).all(-1)
+
+    def is_free(self, states: torch.Tensor) -> torch.Tensor:
+        return self.in_arena(states) & ~self.in_wall(states)
+
+    def side(self, states: torch.Tensor) -> torch.Tensor:
+        """(B,) int: -1 left of the wall, +1 right of it, 0 inside the door passage."""
+        x = states[..., 0]
+        return torch.where(
+            x <= self.config.wall_left, -1, torch.where(x >= self.config.wall_right, 1, 0)
+        )
+
+    def clip_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        m = self.config.max_step
+        return actions.clamp(-m, m)
+
+    # -- the step ------------------------------------------------------------------------
+    @torch.no_grad()
+    def step(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Move every agent by its (clipped) action, stopping at the first wall or border contact.
+
+        Args:
+            states: (B, S) current positions, each inside the arena and not inside the wall.
+            actions: (B, A) displacements; clipped to [-max_step, max_step] per component.
+        Returns:
+            next_states: (B, S).
+        """
+        _check_batch("states", states, STATE_DIM)
+        _check_batch("actions", actions, ACTION_DIM)
+        if states.shape[0] != actions.shape[0]:
+            raise ValueError(
+                f"states and actions must have the same batch size; got {states.shape[0]} and {actions.shape[0]}"
+            )
+        if not self.is_free(states).all():
+            bad = int((~self.is_free(states)).sum())
+            raise ValueError(
+                f"{bad} state(s) lie inside the wall or outside the arena; start agents in free space "
+                "(see WallEnv.is_free)"
+            )
+        return self._step(states, self.clip_actions(actions.to(states.dtype)))
+
+    def _step(self, p: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        # 1) first contact with a solid wall piece: slab test against each open box.
+        t_hit = torch.ones_like(p[:, 0])  # fraction of the move that is executed
+        hit_axis = torch.full_like(p[:, 0], -1, dtype=torch.long)  # 0: x-face, 1: y-face, -1: none
+        hit_value = torch.zeros_like(p[:, 0])  # coordinate of the face that was hit
+        for box in cfg.wall_boxes():
+            t_enter, axis, face = _entry_time(p, d, box)
+            closer = t_enter < t_hit
+            t_hit = torch.where(closer, t_enter, t_hit)
+            hit_axis = torch.where(closer, axis, hit_axis)
+            hit_value = torch.where(closer, face, hit_value)
+        # 2) first contact with the arena border (the arena is convex: an exit time per axis).
+        h = cfg.half_size
+        for axis in range(2):
+            da = d[:, axis]
+            bound = torch.where(da > 0, torch.full_like(da, h), torch.full_like(da, -h))
+            t_exit = torch.where(da != 0, (bound - p[:, axis]) / da.where(da != 0, torch.ones_like(da)), 2.0)
+            closer = t_exit < t_hit
+            t_hit = torch.where(closer, t_exit.clamp(min=0.0), t_hit)
+            hit_axis = torch.where(closer, axis, hit_axis)
+            hit_value = torch.where(closer, bound, hit_value)
+        nxt = p + t_hit[:, None] * d
+        # 3) Trap: rounding in p + t*d can land a hair inside the wall; put the contact coordinate
+        #    exactly on the face so the agent is never inside.
+        for axis in range(2):
+            on_face = hit_axis == axis
+            nxt[:, axis] = torch.where(on_face, hit_value, nxt[:, axis])
+        # A move that ends exactly on a face (t = 1) is not a hit, yet p + d may round inside.
+        # Put such points back on the face of the box they came from.
+        for x0, x1, y0, y1 in cfg.wall_boxes():
+            x, y = nxt[:, 0], nxt[:, 1]
+            inside = (x > x0) & (x < x1) & (y > y0) & (y < y1)
+            nxt[:, 0] = torch.where(inside & (p[:, 0] <= x0), x0, torch.where(inside & (p[:, 0] >= x1), x1, x))
+            from_below_or_above = inside & (p[:, 0] > x0) & (p[:, 0] < x1)
+            nxt[:, 1] = torch.where(from_below_or_above, torch.where(p[:, 1] <= y0, y0, y1), y)
+        return nxt.clamp(-h, h)
+
+
+def _entry_time(p: torch.Tensor, d: torch.Tensor, box) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Time t in [0, 1] at which p + t d first enters the *open* box (2 if never), its axis and face."""
+    lo = p.new_tensor([box[0], box[2]])
+    hi = p.new_tensor([box[1], box[3]])
+    moving = d != 0
+    safe_d = torch.where(moving, d, torch.ones_like(d))
+    t1 = (lo - p) / safe_d
+    t2 = (hi - p) / safe_d
+    t_min = torch.minimum(t1, t2)
+    t_max = torch.maximum(t1, t2)
+    # A coordinate that does not move is inside the slab for all t, or never.
+    inside_slab = (p > lo) & (p < hi)
+    t_min = torch.where(moving, t_min, torch.where(inside_slab, -math.inf, math.inf))
+    t_max = torch.where(moving, t_max, torch.where(inside_slab, math.inf, -math.inf))
+    t_enter, axis = t_min.max(-1)
+    t_exit = t_max.min(-1).values
+    hits = (t_enter < t_exit) & (t_enter < 1) & (t_exit > 0)
+    t_enter = torch.where(hits, t_enter.clamp(min=0.0), torch.full_like(t_enter, 2.0))
+    # The face is lo when moving in +direction along the entry axis, hi otherwise.
+    d_axis = d.gather(1, axis[:, None])[:, 0]
+    face = torch.where(d_axis > 0, lo[axis], hi[axis])
+    return t_enter, torch.where(hits, axis, -1), face
+
+
+# --------------------------------------------------------------------------------------------
+# Tasks
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TaskSet:
+    """A batch of start/goal pairs. ``starts`` and ``goals`` are (B, S) float32 tensors."""
+
+    starts: torch.Tensor
+    goals: torch.Tensor
+    split: str
+    seed: int
+
+    def __len__(self) -> int:
+        return self.starts.shape[0]
+
+    def to(self, device) -> "TaskSet":
+        return dataclasses.replace(self, starts=self.starts.to(device), goals=self.goals.to(device))
+
+    def __getitem__(self, idx) -> "TaskSet":
+        idx = torch.as_tensor(idx).reshape(-1) if not isinstance(idx, slice) else idx
+        return dataclasses.replace(self, starts=self.starts[idx], goals=self.goals[idx])
+
+
+def sample_tasks(n: int, seed: int, split: str = "eval", config: WallConfig | None = None,
+                 device=None) -> TaskSet:
+    """Sample ``n`` tasks: start on one side of the wall, goal on the other (sides swap at random).
+
+    Each split ("train", "tune", "eval") draws from its own seed stream (numpy SeedSequence keyed by
+    split and seed), so evaluation tasks never coincide with tasks used for data or tuning.
+
+    Args:
+        n: number of tasks.
+        seed: integer seed; the same (split, seed, n, config) always gives the same tasks.
+        split: "train" for data collection / finetuning, "tune" for hyper-parameter choices,
+            "eval" for held-out evaluation.
+    """
+    if split not in _SPLITS:
+        raise ValueError(f"split must be one of {sorted(_SPLITS)}; got {split!r}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1; got {n}")
+    cfg = config or WallConfig()
+    rng = np.random.default_rng(np.random.SeedSequence([_SPLITS[split], int(seed)]))
+    h, m = cfg.half_size - 0.25, cfg.start_margin
+
+    def side_points(sign: np.ndarray) -> np.ndarray:
+        # |x - wall| in [margin, distance to border]; uniform over each side's free rectangle.
+        left = rng.uniform(-h, cfg.wall_left - m, size=n)
+        right = rng.uniform(cfg.wall_right + m, h, size=n)
+        x = np.where(sign < 0, left, right)
+        y = rng.uniform(-h, h, size=n)
+        return np.stack([x, y], -1)
+
+    start_side = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+    starts = side_points(start_side)
+    goals = side_points(-start_side)
+    to_t = lambda a: torch.as_tensor(a, dtype=torch.float32, device=device)  # noqa: E731
+    return TaskSet(to_t(starts), to_t(goals), split, int(seed))
+
+
+def straight_line_blocked(starts: torch.Tensor, goals: torch.Tensor, config: WallConfig | None = None
+                          ) -> torch.Tensor:
+    """(B,) bool: the segment start -> goal passes through a solid wall piece."""
+    cfg = config or WallConfig()
+    d = goals - starts
+    blocked = torch.zeros_like(starts[:, 0], dtype=torch.bool)
+    for box in cfg.wall_boxes():
+        t_enter, _, _ = _entry_time(starts, d, box)
+        blocked |= t_enter <= 1
+    return blocked
+
+
+def success(final_states: torch.Tensor, goals: torch.Tensor, config: WallConfig | None = None
+            ) -> torch.Tensor:
+    """(B,) bool: the final state is within the success radius of the goal."""
+    cfg = config or WallConfig()
+    return (final_states - goals).norm(dim=-1) <= cfg.success_radius
+
+
+def touching_wall(states: torch.Tensor, config: WallConfig | None = None, tol: float = 1e-3
+                  ) -> torch.Tensor:
+    """(..., ) bool: within ``tol`` of a solid wall face (door edges count, the open door does not)."""
+    cfg = config or WallConfig()
+    x, y = states[..., 0], states[..., 1]
+    near = torch.zeros_like(x, dtype=torch.bool)
+    for x0, x1, y0, y1 in cfg.wall_boxes():
+        dx = torch.clamp(torch.maximum(x0 - x, x - x1), min=0)
+        dy = torch.clamp(torch.maximum(y0 - y, y - y1), min=0)
+        near |= torch.hypot(dx, dy) <= tol
+    return near

@@ -1,0 +1,264 @@
+"""Re-execute the tutorial notebooks from top to bottom.
+
+Usage (from the repository root)::
+
+    python -m gbp_utils.reproduce                # full run, rewrites notebooks/ in place
+    python -m gbp_utils.reproduce --fast         # quick run, copies go to build/fast/
+    python -m gbp_utils.reproduce --only 01,03   # a subset, by two-digit prefix
+
+Notebooks named ``NN_*.ipynb`` are run in sorted order, each in a fresh
+kernel that uses *this* Python interpreter (whatever kernelspecs are
+installed), with the notebook's own folder as working directory so that
+relative paths such as ``../data`` resolve the same way as in Jupyter.
+
+``--fast`` sets ``GBP_FAST=1`` for the kernel (the notebooks shrink their
+workloads) and writes the executed copies under ``<build-dir>/fast/``, never
+over the published notebooks. A full run removes ``GBP_FAST`` and replaces
+each published notebook atomically, only once it has run without error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from ipykernel.kernelspec import get_kernel_dict
+from jupyter_client import AsyncKernelManager
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from tqdm import tqdm
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_NAME = re.compile(r"^(\d{2})_.+\.ipynb$")
+FULL_TIMEOUT = 1800
+"""Per-cell timeout in seconds for a full run."""
+FAST_TIMEOUT = 600
+"""Per-cell timeout in seconds for a ``--fast`` run."""
+
+
+class NotebookExecutionError(RuntimeError):
+    """A notebook cell failed, timed out or killed its kernel.
+
+    Attributes name the notebook file, the failing cell (its 0-based index in
+    the notebook and the first line of its source) and the error raised.
+    """
+
+    def __init__(
+        self, notebook: str, cell_index: int, first_line: str, ename: str, evalue: str
+    ) -> None:
+        self.notebook = notebook
+        self.cell_index = cell_index
+        self.first_line = first_line
+        self.ename = ename
+        self.evalue = evalue
+        super().__init__(
+            f"{notebook}: cell index {cell_index} failed "
+            f"(first line: {first_line!r}) with {ename}: {evalue}"
+        )
+
+
+class _CurrentInterpreterSpecs(KernelSpecManager):
+    """Resolve any kernel name to ipykernel running on ``sys.executable``."""
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        return KernelSpec(resource_dir="", **get_kernel_dict())
+
+
+class _CurrentInterpreterKernelManager(AsyncKernelManager):
+    """Kernel manager whose kernels always run in the calling environment."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("kernel_spec_manager", _CurrentInterpreterSpecs())
+        super().__init__(**kwargs)
+
+
+def discover_notebooks(notebooks_dir: Path, only: set[str] | None = None) -> list[Path]:
+    """Return the ``NN_*.ipynb`` notebooks of ``notebooks_dir`` in sorted order.
+
+    ``only`` restricts the result to the given two-digit prefixes; asking for
+    a prefix that matches no notebook is an error.
+    """
+    found = sorted(
+        path for path in Path(notebooks_dir).glob("*.ipynb") if NOTEBOOK_NAME.match(path.name)
+    )
+    if only is not None:
+        prefixes = {NOTEBOOK_NAME.match(path.name).group(1) for path in found}
+        missing = sorted(only - prefixes)
+        if missing:
+            raise ValueError(f"no notebook with prefix {', '.join(missing)} in {notebooks_dir}")
+        found = [path for path in found if NOTEBOOK_NAME.match(path.name).group(1) in only]
+    if not found:
+        raise ValueError(f"no NN_*.ipynb notebooks found in {notebooks_dir}")
+    return found
+
+
+def _kernel_environment(fast: bool) -> dict[str, str]:
+    """Environment for the kernel process: single-threaded, fast flag set or cleared."""
+    env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = "1"
+    env["MKL_NUM_THREADS"] = "1"
+    # Without MPLBACKEND, ipykernel selects the inline backend, so figures are
+    # embedded in the executed notebook (an inherited "Agg" would drop them).
+    env.pop("MPLBACKEND", None)
+    if fast:
+        env["GBP_FAST"] = "1"
+    else:
+        env.pop("GBP_FAST", None)
+    return env
+
+
+def _clear_outputs(nb: nbformat.NotebookNode) -> None:
+    """Drop previous results so that nothing stale survives a re-run."""
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+
+
+def _write_atomically(nb: nbformat.NotebookNode, path: Path) -> None:
+    """Write ``nb`` to ``path`` through a temporary file and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        nbformat.write(nb, partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def execute_notebook(source: Path, destination: Path, fast: bool, timeout: int) -> float:
+    """Run ``source`` in a fresh kernel and write the result to ``destination``.
+
+    Returns the wall time in seconds. On failure raises
+    :class:`NotebookExecutionError` and writes nothing.
+    """
+    nb = nbformat.read(source, as_version=4)
+    _clear_outputs(nb)
+    current = {"index": 0}
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        kernel_manager_class=_CurrentInterpreterKernelManager,
+        resources={"metadata": {"path": str(source.parent)}},
+        record_timing=False,
+        store_widget_state=False,  # keeps the "widgets" metadata key out
+        on_cell_start=lambda cell, cell_index: current.update(index=cell_index),
+    )
+    start = time.perf_counter()
+    try:
+        client.execute(env=_kernel_environment(fast))
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
+        cell = nb.cells[current["index"]]
+        lines = cell.source.strip().splitlines()
+        ename = getattr(err, "ename", type(err).__name__)
+        evalue = getattr(err, "evalue", (str(err).strip().splitlines() or [""])[0])
+        raise NotebookExecutionError(
+            source.name, current["index"], lines[0] if lines else "", ename, evalue
+        ) from err
+    seconds = time.perf_counter() - start
+    _write_atomically(nb, destination)
+    return seconds
+
+
+def run_notebooks(
+    paths: list[Path],
+    fast: bool,
+    out_dir: Path | None = None,
+    timeout: int | None = None,
+) -> list[tuple[str, float]]:
+    """Execute ``paths`` in order and return ``(file name, seconds)`` per notebook.
+
+    Executed notebooks go to ``out_dir`` (same file names) or, when it is
+    ``None``, back over the sources; a fast run must name an ``out_dir`` so
+    that it never replaces the published notebooks. ``timeout`` is per cell
+    and defaults to :data:`FAST_TIMEOUT` or :data:`FULL_TIMEOUT`. Stops at the
+    first failure by raising :class:`NotebookExecutionError`.
+    """
+    if fast and out_dir is None:
+        raise ValueError("a fast run needs out_dir: it must not overwrite the notebooks")
+    if timeout is None:
+        timeout = FAST_TIMEOUT if fast else FULL_TIMEOUT
+    times = []
+    for path in tqdm(paths, desc="notebooks", unit="nb"):
+        path = Path(path)
+        destination = path if out_dir is None else Path(out_dir) / path.name
+        seconds = execute_notebook(path, destination, fast, timeout)
+        tqdm.write(f"{path.name}: {seconds:.1f} s")
+        times.append((path.name, seconds))
+    return times
+
+
+def format_times(times: list[tuple[str, float]]) -> str:
+    """Render per-notebook wall times and their total as a text table."""
+    width = max([len("total")] + [len(name) for name, _ in times])
+    rows = [f"{'notebook':<{width}}  {'seconds':>9}"]
+    rows += [f"{name:<{width}}  {seconds:>9.1f}" for name, seconds in times]
+    rows.append(f"{'total':<{width}}  {sum(s for _, s in times):>9.1f}")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the process exit code."""
+    parser = argparse.ArgumentParser(
+        prog="python -m gbp_utils.reproduce",
+        description="Re-execute the tutorial notebooks in order.",
+    )
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="set GBP_FAST=1 and write executed copies to BUILD_DIR/fast/",
+    )
+    parser.add_argument(
+        "--only",
+        help="comma-separated two-digit prefixes to run, e.g. 01,03 (default: all)",
+    )
+    parser.add_argument(
+        "--build-dir",
+        type=Path,
+        default=REPO_ROOT / "build",
+        help="output folder for --fast runs (default: build/ in the repository)",
+    )
+    parser.add_argument(
+        "--notebooks-dir",
+        type=Path,
+        default=REPO_ROOT / "notebooks",
+        help="folder holding the NN_*.ipynb notebooks (default: notebooks/)",
+    )
+    args = parser.parse_args(argv)
+
+    only = {prefix.strip() for prefix in args.only.split(",")} if args.only else None
+    try:
+        paths = discover_notebooks(args.notebooks_dir, only)
+    except ValueError as err:
+        parser.error(str(err))
+
+    out_dir = args.build_dir / "fast" if args.fast else None
+    mode = "fast" if args.fast else "full"
+    print(f"Running {len(paths)} notebook(s) in {mode} mode", flush=True)
+    try:
+        times = run_notebooks(paths, fast=args.fast, out_dir=out_dir)
+    except NotebookExecutionError as err:
+        print(f"\n{err.__cause__}", file=sys.stderr)
+        print(f"\nFAILED: {err}", file=sys.stderr)
+        if args.fast:
+            print("No executed copy was written for this notebook.", file=sys.stderr)
+        else:
+            print(f"{err.notebook} was left unchanged.", file=sys.stderr)
+        return 1
+    print()
+    print(format_times(times))
+    if out_dir is not None:
+        print(f"\nExecuted copies written to {out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""Interactive demos. Each UI is ``ipywidgets.interactive`` around a plain function that draws and
+returns a dict of numbers, so tests can drive the controls (``ui.children[i].value = ...``) and
+check ``ui.result``.
+"""
+from __future__ import annotations
+
+import math
+
+import ipywidgets as W
+import matplotlib.pyplot as plt
+import torch
+
+from .data import DataConfig, generate
+from .env import TaskSet, WallConfig, WallEnv, straight_line_blocked, success, touching_wall
+from .plotting import coverage_heatmap, draw_arena, draw_task, draw_trajectory
+from .policies import oracle_policy, run_policy, shortest_path, straight_line_policy
+from .world_model import rollout
+
+
+def _slider(value, lo, hi, step, description):
+    return W.FloatSlider(value=value, min=lo, max=hi, step=step, description=description,
+                         continuous_update=False, readout_format=".2f")
+
+
+def controls(ui: W.interactive) -> dict:
+    """The value controls of an interactive UI by their keyword name."""
+    return {w._kwarg: w for w in ui.kwargs_widgets}
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 01: place start and goal, compare the oracle with the straight line
+# --------------------------------------------------------------------------------------------
+def show_task(start_x: float, start_y: float, goal_x: float, goal_y: float,
+              config: WallConfig | None = None, draw: bool = True) -> dict:
+    """Run the oracle and the straight-line controller on one task; draw both; return the outcome."""
+    cfg = config or WallConfig()
+    env = WallEnv(cfg)
+    start = torch.tensor([[start_x, start_y]], dtype=torch.float32)
+    goal = torch.tensor([[goal_x, goal_y]], dtype=torch.float32)
+    if not env.is_free(torch.cat([start, goal])).all():
+        which = "start" if not env.is_free(start).all() else "goal"
+        message = f"The {which} is inside the wall: move it into free space."
+        if draw:
+            fig, ax = plt.subplots(figsize=(4.5, 4.5))
+            draw_arena(ax, cfg, title=message)
+            plt.show()
+        return {"valid": False, "message": message}
+    task = TaskSet(start, goal, "eval", -1)
+    oracle = run_policy(env, oracle_policy(cfg), task)
+    straight = run_policy(env, straight_line_policy(cfg), task)
+    _, length = shortest_path(start, goal, cfg)
+    out = {
+        "valid": True,
+        "straight_blocked": bool(straight_line_blocked(start, goal, cfg)[0]),
+        "oracle_success": bool(success(oracle.final_states, goal, cfg)[0]),
+        "straight_success": bool(success(straight.final_states, goal, cfg)[0]),
+        "shortest_path_length": float(length[0]),
+        "straight_ends_at_wall": bool(touching_wall(straight.final_states, cfg)[0]),
+    }
+    if draw:
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        draw_arena(ax, cfg)
+        draw_task(ax, start[0], goal[0], cfg)
+        draw_trajectory(ax, oracle.states[0], "real", color="tab:green", label="oracle", markers=True)
+        draw_trajectory(ax, straight.states[0], "real", color="tab:orange", label="straight line", markers=True)
+        ax.set_title(f"oracle {'reaches' if out['oracle_success'] else 'misses'} the goal; "
+                     f"straight line {'reaches' if out['straight_success'] else 'misses'}", fontsize=9)
+        ax.legend(loc="upper left", fontsize=8)
+        plt.show()
+    return out
+
+
+def task_explorer(config: WallConfig | None = None) -> W.interactive:
+    """Sliders for start and goal; redraws the oracle path and the straight-line attempt."""
+    cfg = config or WallConfig()
+    h = cfg.half_size
+    return W.interactive(show_task, start_x=_slider(-3.5, -h, h, 0.05, "start x"),
+                         start_y=_slider(-3.0, -h, h, 0.05, "start y"),
+                         goal_x=_slider(3.5, -h, h, 0.05, "goal x"),
+                         goal_y=_slider(3.0, -h, h, 0.05, "goal y"),
+                         config=W.fixed(cfg), draw=W.fixed(True))
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 02: how the data-generating knobs change where the data lives
+# --------------------------------------------------------------------------------------------
+def explore_data(kind: str = "expert", noise_std: float = 0.15, persistence: float = 0.8,
+                 n_episodes: int = 200, config: WallConfig | None = None, draw: bool = True) -> dict:
+    """Generate a small dataset with the given knobs; draw its coverage; return contact statistics.
+
+    ``wall_contact_fraction``: share of visited states touching a wall face;
+    ``far_contact_fraction``: share touching it more than 1 unit away from the door.
+    """
+    cfg = config or WallConfig()
+    ds = generate(DataConfig(kind=kind, n_episodes=int(n_episodes), noise_std=noise_std,
+                             persistence=persistence, wall=cfg))
+    states = ds.states.reshape(-1, 2)
+    touch = touching_wall(states, cfg)
+    away = (states[:, 1] - cfg.door_center).abs() > cfg.door_width / 2 + 1.0
+    out = {"n_transitions": len(ds), "wall_contact_fraction": touch.float().mean().item(),
+           "far_contact_fraction": (touch & away).float().mean().item()}
+    if ds.goals is not None:
+        out["success_rate"] = success(ds.states[:, -1], ds.goals, cfg).float().mean().item()
+    if draw:
+        fig, ax = plt.subplots(figsize=(5, 4.2))
+        coverage_heatmap(ax, states, cfg, title=f"{kind}: {100 * out['wall_contact_fraction']:.1f}% of states "
+                                                  f"touch the wall")
+        plt.show()
+    return out
+
+
+def data_explorer(config: WallConfig | None = None) -> W.interactive:
+    """Knobs of the expert (noise) and the random walk (persistence) with a live coverage map."""
+    cfg = config or WallConfig()
+    return W.interactive(explore_data, kind=W.ToggleButtons(options=["expert", "play"], value="expert"),
+                         noise_std=_slider(0.15, 0.0, 1.0, 0.05, "expert noise"),
+                         persistence=_slider(0.8, 0.0, 0.95, 0.05, "persistence"),
+                         n_episodes=W.IntSlider(value=200, min=20, max=1000, step=20, description="episodes",
+                                                continuous_update=False),
+                         config=W.fixed(cfg), draw=W.fixed(True))
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 03: the model's view versus reality for a straight push
+# --------------------------------------------------------------------------------------------
+def compare_push(world_model, start_x: float, start_y: float, angle_deg: float, n_steps: int,
+                 config: WallConfig | None = None, draw: bool = True) -> dict:
+    """Push from (start_x, start_y) at full speed in direction ``angle_deg`` for ``n_steps`` steps,
+    in the real world and in the model; draw both; return where each ended and the gap."""
+    cfg = config or WallConfig()
+    env = WallEnv(cfg)
+    start = torch.tensor([[start_x, start_y]], dtype=torch.float32)
+    if not env.is_free(start).all():
+        return {"valid": False, "message": "The start is inside the wall: move it into free space."}
+    n = int(n_steps)
+    direction = torch.tensor([math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))])
+    action = cfg.max_step * direction / direction.abs().max()  # fastest move in that direction
+    actions = action.expand(1, n, 2).clone()
+    real = [start]
+    for t in range(n):
+        real.append(env.step(real[-1], actions[:, t]))
+    real = torch.stack(real, 1)[0]
+    device = next(world_model.parameters()).device
+    with torch.no_grad():
+        model = rollout(world_model, start.to(device), actions.to(device))[0].cpu()
+    model_sides = torch.sign(model[:, 0] - cfg.wall_x)
+    real_sides = torch.sign(real[:, 0] - cfg.wall_x)
+    out = {"valid": True, "real_final": real[-1].tolist(), "model_final": model[-1].tolist(),
+           "final_error": float((model[-1] - real[-1]).norm()),
+           "model_passes_wall": bool((model_sides != model_sides[0]).any() and (real_sides == real_sides[0]).all())}
+    if draw:
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        draw_arena(ax, cfg)
+        draw_trajectory(ax, real, "real", color="black", label="real", markers=True)
+        draw_trajectory(ax, model, "model", color="tab:purple", label="world model", markers=True)
+        ax.set_title(f"{n} steps: model ends {out['final_error']:.2f} away from reality", fontsize=9)
+        ax.legend(loc="upper left", fontsize=8)
+        plt.show()
+    return out
+
+
+def push_explorer(world_model, config: WallConfig | None = None) -> W.interactive:
+    """Sliders for a start, a push direction and a number of steps; model (dashed) vs reality (solid)."""
+    cfg = config or WallConfig()
+    h = cfg.half_size
+    return W.interactive(compare_push, world_model=W.fixed(world_model),
+                         start_x=_slider(-3.0, -h, h, 0.05, "start x"),
+                         start_y=_slider(3.0, -h, h, 0.05, "start y"),
+                         angle_deg=_slider(0.0, -180.0, 180.0, 5.0, "angle (deg)"),
+                         n_steps=W.IntSlider(value=12, min=1, max=cfg.max_steps, description="steps",
+                                             continuous_update=False),
+                         config=W.fixed(cfg), draw=W.fixed(True))

@@ -1,0 +1,262 @@
+"""The learned world model: a residual MLP  s_{t+1} = s_t + f_theta(s_t, a_t),  its trainer,
+the differentiable multi-step rollout that planners backpropagate through, and error measures.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import cache
+from .data import DataConfig, Dataset, concat, get_dataset
+from .env import ACTION_DIM, STATE_DIM
+
+_ACTIVATIONS = {"silu": nn.SiLU, "tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
+
+
+@dataclass(frozen=True)
+class WorldModelConfig:
+    """Architecture of the world model."""
+
+    hidden: int = 64  # width of every hidden layer (64 is as accurate as 128 here and 3x faster to plan through)
+    n_blocks: int = 2  # residual blocks  h <- h + act(W h)  after the input layer
+    activation: str = "silu"  # smooth activations give planners smoother gradients than relu
+
+    def __post_init__(self):
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}; got {self.activation!r}")
+        if self.hidden < 1 or self.n_blocks < 0:
+            raise ValueError("hidden must be >= 1 and n_blocks >= 0")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the world model is fitted (next-state MSE in normalised delta units)."""
+
+    epochs: int = 40
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 1e-5
+    val_fraction: float = 0.1  # held out by whole episodes
+    seed: int = 0
+
+    def tiny(self) -> "TrainConfig":
+        return dataclasses.replace(self, epochs=min(self.epochs, 8))
+
+
+class WorldModel(nn.Module):
+    """s' = s + delta_mean + delta_std * MLP((s - s_mean)/s_std, (a - a_mean)/a_std).
+
+    The normalisation statistics are buffers fitted once from training data (``fit_normaliser``),
+    so they travel with the checkpoint and are never updated by the optimiser.
+    """
+
+    def __init__(self, config: WorldModelConfig | None = None):
+        super().__init__()
+        self.config = config or WorldModelConfig()
+        act = _ACTIVATIONS[self.config.activation]
+        h = self.config.hidden
+        self.inp = nn.Sequential(nn.Linear(STATE_DIM + ACTION_DIM, h), act())
+        self.blocks = nn.ModuleList(nn.Sequential(nn.Linear(h, h), act()) for _ in range(self.config.n_blocks))
+        self.out = nn.Linear(h, STATE_DIM)
+        for name, dim in (("state", STATE_DIM), ("action", ACTION_DIM), ("delta", STATE_DIM)):
+            self.register_buffer(f"{name}_mean", torch.zeros(dim))
+            self.register_buffer(f"{name}_std", torch.ones(dim))
+
+    @torch.no_grad()
+    def fit_normaliser(self, states, actions, next_states) -> None:
+        """Set the input/output statistics from (N, ·) training transitions."""
+        for name, x in (("state", states), ("action", actions), ("delta", next_states - states)):
+            getattr(self, f"{name}_mean").copy_(x.mean(0))
+            getattr(self, f"{name}_std").copy_(x.std(0).clamp(min=1e-6))
+
+    def normalise_inputs(self, states, actions) -> torch.Tensor:
+        return torch.cat([(states - self.state_mean) / self.state_std,
+                          (actions - self.action_mean) / self.action_std], -1)
+
+    def predict_normalised_delta(self, x: torch.Tensor) -> torch.Tensor:
+        """The network on already-normalised inputs (B, S+A) -> normalised delta (B, S)."""
+        h = self.inp(x)
+        for block in self.blocks:
+            h = h + block(h)
+        return self.out(h)
+
+    def forward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """states (..., S), actions (..., A) -> predicted next states (..., S)."""
+        delta = self.predict_normalised_delta(self.normalise_inputs(states, actions))
+        return states + self.delta_mean + self.delta_std * delta
+
+    def target_normalised_delta(self, states, next_states) -> torch.Tensor:
+        return (next_states - states - self.delta_mean) / self.delta_std
+
+
+def rollout(world_model: nn.Module, starts: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """Unroll the model open-loop; differentiable w.r.t. ``actions`` (and the model).
+
+    Args:
+        starts: (B, S) initial states; actions: (B, H, A).
+    Returns:
+        states: (B, H+1, S), states[:, 0] = starts.
+    """
+    if actions.ndim != 3 or starts.ndim != 2 or actions.shape[0] != starts.shape[0]:
+        raise ValueError(f"rollout needs starts (B, S) and actions (B, H, A); got {tuple(starts.shape)} "
+                         f"and {tuple(actions.shape)}")
+    states = [starts]
+    s = starts
+    for t in range(actions.shape[1]):
+        s = world_model(s, actions[:, t])
+        states.append(s)
+    return torch.stack(states, 1)
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------
+@dataclass
+class TrainResult:
+    model: WorldModel
+    history: dict = field(default_factory=dict)  # per epoch: train_loss, val_loss (normalised MSE)
+
+
+def train_world_model(train: Dataset, val: Dataset | None, model_config: WorldModelConfig | None = None,
+                      train_config: TrainConfig | None = None, model: WorldModel | None = None,
+                      device=None, progress: bool = True) -> TrainResult:
+    """Fit a world model by minibatch Adam on next-state MSE (in normalised delta units).
+
+    Pass ``model`` to continue training (finetuning) an existing model; its normaliser is kept.
+    Returns the model with the lowest validation loss (or the last one without validation data).
+    """
+    tc = train_config or TrainConfig()
+    torch.manual_seed(tc.seed)
+    if model is None:
+        model = WorldModel(model_config)
+        model.fit_normaliser(*train.transitions())
+    model = model.to(device)
+    s, a, s_next = (x.to(device) for x in train.transitions())
+    target = model.target_normalised_delta(s, s_next)
+    x = model.normalise_inputs(s, a)
+    opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=tc.epochs)
+    gen = torch.Generator().manual_seed(tc.seed)
+    history = {"train_loss": [], "val_loss": []}
+    best, best_state = float("inf"), None
+    bar = tqdm(range(tc.epochs), desc="training world model", disable=not progress, leave=False)
+    for _ in bar:
+        model.train()
+        perm = torch.randperm(x.shape[0], generator=gen).to(device)
+        total = 0.0
+        for i in range(0, x.shape[0], tc.batch_size):
+            idx = perm[i:i + tc.batch_size]
+            loss = (model.predict_normalised_delta(x[idx]) - target[idx]).pow(2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * idx.numel()
+        sched.step()
+        history["train_loss"].append(total / x.shape[0])
+        if val is not None:
+            history["val_loss"].append(normalised_loss(model, val))
+            if history["val_loss"][-1] < best:
+                best = history["val_loss"][-1]
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        bar.set_postfix(train=f"{history['train_loss'][-1]:.2e}",
+                        val=f"{history['val_loss'][-1]:.2e}" if val is not None else "-")
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return TrainResult(model, history)
+
+
+@torch.no_grad()
+def normalised_loss(model: WorldModel, ds: Dataset) -> float:
+    """Mean squared error of the predicted delta in the model's normalised units."""
+    model.eval()
+    device = next(model.parameters()).device
+    s, a, s_next = (x.to(device) for x in ds.transitions())
+    pred = model.predict_normalised_delta(model.normalise_inputs(s, a))
+    return (pred - model.target_normalised_delta(s, s_next)).pow(2).mean().item()
+
+
+# --------------------------------------------------------------------------------------------
+# Error measures (in arena units, so they can be compared across models and data)
+# --------------------------------------------------------------------------------------------
+@torch.no_grad()
+def one_step_error(model: nn.Module, ds: Dataset) -> torch.Tensor:
+    """(N,) Euclidean error ||f(s, a) - s'|| of every transition of ``ds``."""
+    device = next(model.parameters()).device
+    s, a, s_next = (x.to(device) for x in ds.transitions())
+    return (model(s, a) - s_next).norm(dim=-1).cpu()
+
+
+@torch.no_grad()
+def multi_step_error(model: nn.Module, ds: Dataset, horizon: int | None = None) -> torch.Tensor:
+    """(E, H) open-loop error: roll the model from each episode's first state through its actions
+    and compare with the real states, step by step (H = horizon or the episode length)."""
+    H = horizon or ds.actions.shape[1]
+    device = next(model.parameters()).device
+    pred = rollout(model, ds.states[:, 0].to(device), ds.actions[:, :H].to(device))
+    return (pred[:, 1:] - ds.states[:, 1:H + 1].to(device)).norm(dim=-1).cpu()
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------------
+def checkpoint_path(data_configs, model_config, train_config, folder: Path | None = None) -> Path:
+    key = cache.config_hash(list(data_configs), model_config, train_config)
+    return Path(folder or cache.data_dir()) / f"world_model-{key}.pt"
+
+
+def save_world_model(result: TrainResult, path: Path, config: dict) -> None:
+    payload = {"state_dict": result.model.state_dict(), "history": result.history,
+               "meta": {"kind": "world_model", "format_version": cache.FORMAT_VERSION,
+                        "config": cache.as_plain(config)}}
+    cache.atomic_save(payload, path)
+
+
+def load_world_model(path: Path, config: dict | None = None, device=None) -> TrainResult:
+    """Load a checkpoint; raises DataFileError (never falls back to random weights) if it is bad."""
+    payload = cache.load_payload(path, "world_model", config)
+    model_config = WorldModelConfig(**payload["meta"]["config"]["model"])
+    model = WorldModel(model_config)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except (RuntimeError, KeyError) as exc:
+        raise cache.DataFileError(f"{path}: weights do not fit the stored architecture ({exc})") from exc
+    for name, p in model.state_dict().items():
+        if not torch.isfinite(p).all():
+            raise cache.DataFileError(f"{path}: parameter {name} has non-finite values")
+    model.eval()
+    return TrainResult(model.to(device), payload["history"])
+
+
+def get_world_model(data_configs: list[DataConfig], model_config: WorldModelConfig | None = None,
+                    train_config: TrainConfig | None = None, device=None, progress: bool = True
+                    ) -> TrainResult:
+    """The world model trained on the given datasets: loaded from data/ if cached, else trained.
+
+    Episodes of all datasets are pooled, then split into train/validation by episode.
+    """
+    mc, tc = model_config or WorldModelConfig(), train_config or TrainConfig()
+    config = {"data": list(data_configs), "model": mc, "train": tc}
+    path = checkpoint_path(data_configs, mc, tc)
+    try:
+        return load_world_model(path, config, device)
+    except FileNotFoundError:
+        pass
+    except cache.DataFileError as exc:
+        warnings.warn(f"Retraining {path.name}: {exc}", stacklevel=2)
+    datasets = [get_dataset(c) for c in data_configs]
+    pooled = datasets[0] if len(datasets) == 1 else concat(*datasets)
+    train, val = pooled.split(tc.val_fraction, tc.seed)
+    start = time.perf_counter()
+    result = train_world_model(train, val, mc, tc, device=device, progress=progress)
+    result.history["train_seconds"] = time.perf_counter() - start
+    save_world_model(result, path, config)
+    return result
+

@@ -1,0 +1,118 @@
+"""Tests for gbp_utils.reproduce on small throw-away notebooks."""
+
+import sys
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from gbp_utils import reproduce
+
+GOOD_SOURCE = [
+    "import os, sys\nprint('fast flag:', os.environ.get('GBP_FAST', 'unset'))",
+    "print('interpreter:', sys.executable)\nprint('cwd:', os.getcwd())",
+    "6 * 7",
+]
+
+
+def _write_notebook(path, sources):
+    """Write a notebook with a title cell followed by one code cell per source."""
+    nb = new_notebook(cells=[new_markdown_cell("# Test notebook")])
+    nb.cells += [new_code_cell(source) for source in sources]
+    nb.metadata["widgets"] = {"stale": True}
+    nbformat.write(nb, path)
+    return path
+
+
+def _stdout(nb):
+    """All stream text printed by the notebook's code cells."""
+    return "".join(
+        output.get("text", "")
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+    )
+
+
+@pytest.fixture
+def good_notebook(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    return _write_notebook(notebooks / "01_good.ipynb", GOOD_SOURCE)
+
+
+@pytest.fixture
+def bad_notebook(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    # Cell index 0 is markdown, so the failing code cell has index 2.
+    return _write_notebook(
+        notebooks / "02_bad.ipynb", ["x = 1", "raise ValueError('boom')", "print('unreachable')"]
+    )
+
+
+def test_fast_mode_writes_copy_and_leaves_source(good_notebook, tmp_path):
+    original = good_notebook.read_bytes()
+    out_dir = tmp_path / "build" / "fast"
+
+    times = reproduce.run_notebooks([good_notebook], fast=True, out_dir=out_dir)
+
+    assert [name for name, _ in times] == ["01_good.ipynb"]
+    assert good_notebook.read_bytes() == original
+    executed = nbformat.read(out_dir / "01_good.ipynb", as_version=4)
+    text = _stdout(executed)
+    assert "fast flag: 1" in text
+    assert f"interpreter: {sys.executable}" in text
+    assert f"cwd: {good_notebook.parent}" in text
+
+
+def test_fast_mode_requires_out_dir(good_notebook):
+    with pytest.raises(ValueError, match="out_dir"):
+        reproduce.run_notebooks([good_notebook], fast=True)
+
+
+def test_full_mode_rewrites_in_place(good_notebook):
+    reproduce.run_notebooks([good_notebook], fast=False)
+
+    executed = nbformat.read(good_notebook, as_version=4)
+    code_cells = [cell for cell in executed.cells if cell.cell_type == "code"]
+    assert [cell.execution_count for cell in code_cells] == [1, 2, 3]
+    assert "widgets" not in executed.metadata
+    assert "fast flag: unset" in _stdout(executed)
+    assert code_cells[-1].outputs[0]["data"]["text/plain"] == "42"
+
+
+def test_failing_cell_is_reported_and_source_kept(bad_notebook, tmp_path, capsys):
+    original = bad_notebook.read_bytes()
+
+    exit_code = reproduce.main(
+        ["--notebooks-dir", str(bad_notebook.parent), "--build-dir", str(tmp_path / "build")]
+    )
+
+    assert exit_code == 1
+    message = capsys.readouterr().err
+    assert "02_bad.ipynb" in message
+    assert "cell index 2" in message
+    assert "raise ValueError('boom')" in message
+    assert "ValueError: boom" in message
+    assert bad_notebook.read_bytes() == original
+
+
+def test_discover_notebooks_sorted_and_filtered(tmp_path):
+    for name in ["03_c.ipynb", "01_a.ipynb", "02_b.ipynb", "notes.ipynb"]:
+        _write_notebook(tmp_path / name, [])
+
+    assert [p.name for p in reproduce.discover_notebooks(tmp_path)] == [
+        "01_a.ipynb",
+        "02_b.ipynb",
+        "03_c.ipynb",
+    ]
+    only = reproduce.discover_notebooks(tmp_path, {"01", "03"})
+    assert [p.name for p in only] == ["01_a.ipynb", "03_c.ipynb"]
+    with pytest.raises(ValueError, match="04"):
+        reproduce.discover_notebooks(tmp_path, {"04"})
+
+
+def test_format_times_has_total():
+    table = reproduce.format_times([("01_a.ipynb", 1.5), ("02_b.ipynb", 2.0)])
+    assert table.splitlines()[-1].split() == ["total", "3.5"]
