@@ -66,7 +66,7 @@ def presets(fast: bool | None = None) -> Presets:
     if fast:
         expert, play, train = expert.tiny(), play.tiny(), train.tiny()
     return Presets(wall=wall, expert_data=expert, play_data=play, model=WorldModelConfig(), train=train,
-                   n_eval_tasks=100 if fast else 500)
+                   n_eval_tasks=100 if fast else 300)
 
 
 __all__ = ["fast_mode", "setup", "presets", "Presets", "WallConfig", "WallEnv", "sample_tasks",

@@ -85,7 +85,7 @@ class Dataset:
     def __getitem__(self, episodes) -> "Dataset":
         """The dataset restricted to some episodes (index, slice or index tensor)."""
         goals = None if self.goals is None else self.goals[episodes]
-        return Dataset(self.states[episodes], self.actions[episodes], goals, self.meta)
+        return Dataset(self.states[episodes], self.actions[episodes], goals, {"parent": self.meta})
 
     def to(self, device) -> "Dataset":
         goals = None if self.goals is None else self.goals.to(device)
@@ -169,14 +169,17 @@ def _payload(ds: Dataset) -> dict:
             "meta": {"n_episodes": ds.n_episodes, "n_transitions": len(ds)}}
 
 
-def _validate_payload(payload: dict, config: DataConfig) -> None:
+def _validate_payload(payload: dict, config: DataConfig, path: Path) -> None:
     try:
         validate_tensors(payload.get("states"), payload.get("actions"))
+        goals = payload.get("goals")
+        if goals is not None and (not torch.isfinite(goals).all() or goals.shape != (payload["states"].shape[0], STATE_DIM)):
+            raise ValueError("dataset goals must be finite with shape (E, S)")
     except ValueError as exc:
-        raise cache.DataFileError(str(exc)) from exc
+        raise cache.DataFileError(f"{path}: {exc}") from exc
     E, T = payload["actions"].shape[:2]
     if (E, T) != (config.n_episodes, config.episode_len):
-        raise cache.DataFileError(f"dataset holds {E} episodes of {T} steps, its config says "
+        raise cache.DataFileError(f"{path} holds {E} episodes of {T} steps, its config says "
                                   f"{config.n_episodes} of {config.episode_len}")
 
 
@@ -185,7 +188,7 @@ def save_dataset(ds: Dataset, config: DataConfig, path: Path | None = None) -> P
     path = Path(path or dataset_path(config))
     payload = _payload(ds)
     payload["meta"].update(kind="dataset", format_version=cache.FORMAT_VERSION, config=cache.as_plain(config))
-    _validate_payload(payload, config)
+    _validate_payload(payload, config, path)
     cache.atomic_save(payload, path)
     return path
 
@@ -195,7 +198,7 @@ def load_dataset(path: Path, config: DataConfig | None = None) -> Dataset:
     payload = cache.load_payload(path, "dataset", config)
     cfg = config or DataConfig(**{**payload["meta"]["config"],
                                   "wall": WallConfig(**payload["meta"]["config"]["wall"])})
-    _validate_payload(payload, cfg)
+    _validate_payload(payload, cfg, path)
     return Dataset(payload["states"], payload["actions"], payload["goals"], payload["meta"])
 
 
@@ -203,7 +206,7 @@ def get_dataset(config: DataConfig, folder: Path | None = None) -> Dataset:
     """The dataset for ``config``: loaded from data/ if present and valid, else generated and saved."""
     path = dataset_path(config, folder)
     payload = cache.load_or_create(path, "dataset", config, lambda: _payload(generate(config)),
-                                   lambda p: _validate_payload(p, config))
+                                   lambda p: _validate_payload(p, config, path))
     return Dataset(payload["states"], payload["actions"], payload["goals"], payload["meta"])
 
 

@@ -8,8 +8,9 @@ Physics (exact, no tunnelling):
   * an action is a displacement ``(dx, dy)``, clipped per component to ``[-max_step, max_step]``;
   * a move that would enter the wall (outside the door) or leave the arena is cut at the first
     contact point: the agent stops *on* the wall face / arena border and never goes inside;
-  * there is no sliding: the part of the move after the contact is lost. A diagonal push into the
-    wall therefore makes no progress at all, which is exactly how planners get stuck.
+  * there is no sliding: the part of the move after the contact is lost. An agent resting on the
+    wall that pushes diagonally into it makes no progress at all, which is exactly how planners
+    get stuck.
 """
 from __future__ import annotations
 
@@ -316,6 +317,20 @@ def success(final_states: torch.Tensor, goals: torch.Tensor, config: WallConfig 
     """(B,) bool: the final state is within the success radius of the goal."""
     cfg = config or WallConfig()
     return (final_states - goals).norm(dim=-1) <= cfg.success_radius
+
+
+def touching_border(states: torch.Tensor, config: WallConfig | None = None, tol: float = 1e-3
+                    ) -> torch.Tensor:
+    """(...,) bool: within ``tol`` of the arena border."""
+    cfg = config or WallConfig()
+    return (states.abs() >= cfg.half_size - tol).any(-1)
+
+
+def far_from_door(states: torch.Tensor, config: WallConfig | None = None, margin: float = 1.0
+                  ) -> torch.Tensor:
+    """(...,) bool: more than ``margin`` (in y) beyond the door edges."""
+    cfg = config or WallConfig()
+    return (states[..., 1] - cfg.door_center).abs() > cfg.door_width / 2 + margin
 
 
 def touching_wall(states: torch.Tensor, config: WallConfig | None = None, tol: float = 1e-3

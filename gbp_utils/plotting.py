@@ -19,8 +19,12 @@ MODEL_STYLE = dict(linestyle="--", linewidth=1.5)
 
 
 def figures_dir() -> Path:
-    path = Path(__file__).resolve().parents[1] / "figures"
-    path.mkdir(exist_ok=True)
+    """figures/ for full runs; build/fast/figures/ in fast mode, so CI never overwrites published figures."""
+    from . import fast_mode
+
+    root = Path(__file__).resolve().parents[1]
+    path = root / "build" / "fast" / "figures" if fast_mode() else root / "figures"
+    path.mkdir(parents=True, exist_ok=True)
     return path
 
 

@@ -164,7 +164,7 @@ def run_policy(env: WallEnv, policy, tasks: TaskSet, max_steps: int | None = Non
 
     Returns the visited states (B, T+1, S) and the clipped actions that were applied (B, T, A).
     """
-    T = max_steps or env.config.max_steps
+    T = env.config.max_steps if max_steps is None else max_steps
     states = [tasks.starts]
     actions = []
     s = tasks.starts

@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt
 import torch
 
 from .data import DataConfig, generate
-from .env import TaskSet, WallConfig, WallEnv, straight_line_blocked, success, touching_wall
+from .env import (TaskSet, WallConfig, WallEnv, far_from_door, straight_line_blocked, success,
+                  touching_wall)
 from .plotting import coverage_heatmap, draw_arena, draw_task, draw_trajectory
 from .policies import oracle_policy, run_policy, shortest_path, straight_line_policy
 from .world_model import rollout
@@ -65,7 +66,7 @@ def show_task(start_x: float, start_y: float, goal_x: float, goal_y: float,
         draw_trajectory(ax, straight.states[0], "real", color="tab:orange", label="straight line", markers=True)
         ax.set_title(f"oracle {'reaches' if out['oracle_success'] else 'misses'} the goal; "
                      f"straight line {'reaches' if out['straight_success'] else 'misses'}", fontsize=9)
-        ax.legend(loc="upper left", fontsize=8)
+        ax.legend(loc="best", fontsize=8)
         plt.show()
     return out
 
@@ -96,7 +97,7 @@ def explore_data(kind: str = "expert", noise_std: float = 0.15, persistence: flo
                              persistence=persistence, wall=cfg))
     states = ds.states.reshape(-1, 2)
     touch = touching_wall(states, cfg)
-    away = (states[:, 1] - cfg.door_center).abs() > cfg.door_width / 2 + 1.0
+    away = far_from_door(states, cfg)
     out = {"n_transitions": len(ds), "wall_contact_fraction": touch.float().mean().item(),
            "far_contact_fraction": (touch & away).float().mean().item()}
     if ds.goals is not None:

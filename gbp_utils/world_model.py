@@ -121,7 +121,8 @@ def rollout(world_model: nn.Module, starts: torch.Tensor, actions: torch.Tensor)
 @dataclass
 class TrainResult:
     model: WorldModel
-    history: dict = field(default_factory=dict)  # per epoch: train_loss, val_loss (normalised MSE)
+    history: dict = field(default_factory=dict)  # lists per epoch: train_loss, val_loss (normalised MSE);
+    # get_world_model adds the scalar train_seconds
 
 
 def train_world_model(train: Dataset, val: Dataset | None, model_config: WorldModelConfig | None = None,

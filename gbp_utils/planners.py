@@ -1,0 +1,224 @@
+"""Plan by gradient descent on an action sequence through a differentiable world model (GBP).
+
+The planner never touches the real environment: it only sees the world model, the start states,
+the goals and the action bound. Executing plans (open-loop or MPC) lives in ``control``.
+Shape letters: B tasks, K restarts, H horizon, S state dim, A action dim.
+"""
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass
+
+import torch
+
+from .world_model import rollout
+
+_OPTIMIZERS = ("adam", "gd")
+_COSTS = ("final", "all")
+_INITS = ("waypoints", "gaussian")
+
+
+@dataclass(frozen=True)
+class GBPConfig:
+    """Hyper-parameters of gradient-based planning."""
+
+    iterations: int = 150  # optimiser steps for a plan from scratch
+    warm_iterations: int = 40  # optimiser steps when warm-started (MPC replans)
+    lr: float = 0.1  # step size on the pre-tanh actions
+    optimizer: str = "adam"  # "adam" or "gd" (plain gradient descent)
+    cost: str = "final"  # "final": distance of the last predicted state to the goal; "all": weighted sum
+    discount: float = 0.8  # "all" cost weights: w_t proportional to discount ** (H - t), the end counts most
+    restarts: int = 8  # independent initialisations per task; the best by model cost is kept
+    init: str = "waypoints"  # "waypoints": random two-leg plans via a random waypoint; "gaussian": white noise
+    init_spread: float = 5.0  # waypoints uniform in a square of this half-width around the start-goal midpoint
+    init_std: float = 0.3  # std of the Gaussian noise on the initial pre-tanh actions
+    noise_std: float = 0.0  # Gaussian noise added to pre-tanh actions after each step (paper: 0.003)
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.optimizer not in _OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {_OPTIMIZERS}; got {self.optimizer!r}")
+        if self.init not in _INITS:
+            raise ValueError(f"init must be one of {_INITS}; got {self.init!r}")
+        if self.cost not in _COSTS:
+            raise ValueError(f"cost must be one of {_COSTS}; got {self.cost!r}")
+        if self.iterations < 0 or self.warm_iterations < 0 or self.restarts < 1:
+            raise ValueError("iterations and warm_iterations must be >= 0 and restarts >= 1")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive finite number; got {self.lr}")
+        if not 0 < self.discount <= 1:
+            raise ValueError(f"discount must be in (0, 1]; got {self.discount}")
+
+
+@dataclass
+class Plan:
+    """The result of planning a batch of tasks.
+
+    actions: (B, H, A) best plan per task; predicted_states: (B, H+1, S) the model's rollout of it;
+    cost: (B,) its model cost; cost_history: (I+1, B) best model cost over restarts at each iteration;
+    wm_forward / wm_backward: world-model step evaluations per task (a backward pass through one step
+    counts once in wm_backward); seconds: wall time; diverged: (B,) True where the cost or the actions
+    became non-finite (the returned plan is then the best finite iterate, never NaN);
+    trace: (I+1, B, H, A) actions of the finally chosen restart at every iteration, if requested.
+    """
+
+    actions: torch.Tensor
+    predicted_states: torch.Tensor
+    cost: torch.Tensor
+    cost_history: torch.Tensor
+    wm_forward: int
+    wm_backward: int
+    seconds: float
+    diverged: torch.Tensor
+    trace: torch.Tensor | None = None
+
+
+def planning_cost(predicted_states: torch.Tensor, goals: torch.Tensor, cost: str = "final",
+                  discount: float = 0.8) -> torch.Tensor:
+    """Cost of predicted rollouts: (N, H+1, S), goals (N, S) -> (N,).
+
+    "final": ||s_H - g||.  "all": sum_t w_t ||s_t - g|| over t = 1..H with w_t ∝ discount^(H-t).
+    The distance is smoothed by 1e-8 inside the square root so its gradient exists at the goal.
+    """
+    dist = ((predicted_states[:, 1:] - goals[:, None]).pow(2).sum(-1) + 1e-8).sqrt()  # (N, H)
+    if cost == "final":
+        return dist[:, -1]
+    H = dist.shape[1]
+    w = discount ** torch.arange(H - 1, -1, -1, dtype=dist.dtype, device=dist.device)
+    return (dist * (w / w.sum())).sum(-1)
+
+
+def starts_rep(x: torch.Tensor, K: int) -> torch.Tensor:
+    """(B, S) -> (B*K, S), each row repeated K times in a row (restart-major within a task)."""
+    return x[:, None].expand(x.shape[0], K, x.shape[1]).reshape(-1, x.shape[1])
+
+
+def two_leg_actions(waypoints: torch.Tensor, starts: torch.Tensor, goals: torch.Tensor, horizon: int
+                    ) -> torch.Tensor:
+    """Go straight to waypoint w in the first H1 = H // 2 steps, then straight to the goal:
+    a_t = (w - s) / H1 for t < H1 and (g - w) / H2 after. Affine in w; (N, S) x3 -> (N, H, A).
+    Not clipped: callers clip to the action bound (far waypoints are then not fully reached).
+    """
+    h1 = horizon // 2
+    h2 = horizon - h1
+    first = ((waypoints - starts) / h1)[:, None].expand(-1, h1, -1)
+    second = ((goals - waypoints) / h2)[:, None].expand(-1, h2, -1)
+    return torch.cat([first, second], 1)
+
+
+def _to_pre_tanh(actions: torch.Tensor, bound: float) -> torch.Tensor:
+    # Trap: tanh never reaches +-1, so warm starts at the bound are pulled in by a hair (exact elsewhere).
+    return torch.atanh((actions / bound).clamp(-0.999, 0.999))
+
+
+class GBPPlanner:
+    """Gradient-based planner: ``planner(starts, goals, horizon, warm_start=None) -> Plan``.
+
+    Actions are reparameterised as a = bound * tanh(u), so every iterate respects |a| <= bound;
+    the optimiser works on u. Gradients are taken with respect to u only: the world model's
+    parameters are untouched and callers never need to toggle ``requires_grad``.
+    """
+
+    def __init__(self, world_model: torch.nn.Module, config: GBPConfig | None = None,
+                 action_bound: float = 0.5):
+        if not action_bound > 0:
+            raise ValueError(f"action_bound must be > 0; got {action_bound}")
+        self.world_model = world_model
+        self.config = config or GBPConfig()
+        self.action_bound = action_bound
+
+    def __call__(self, starts: torch.Tensor, goals: torch.Tensor, horizon: int,
+                 warm_start: torch.Tensor | None = None, trace: bool = False) -> Plan:
+        """Plan ``horizon`` actions for every task of the batch at once.
+
+        Args:
+            starts, goals: (B, S).
+            horizon: H, number of actions to plan.
+            warm_start: optional (B, H, A) actions; restart 0 starts from them (MPC's shifted tail),
+                the other restarts start at random, and ``warm_iterations`` steps are taken.
+            trace: also return the actions of the chosen restart at every iteration.
+        """
+        cfg, bound = self.config, self.action_bound
+        if starts.ndim != 2 or goals.shape != starts.shape:
+            raise ValueError(f"starts and goals must both be (B, S); got {tuple(starts.shape)}, {tuple(goals.shape)}")
+        if horizon < 1:
+            raise ValueError(f"horizon must be >= 1; got {horizon}")
+        B, S = starts.shape
+        A, K = S, cfg.restarts  # actions are displacements in this series: A == S
+        device = starts.device
+        if warm_start is not None and tuple(warm_start.shape) != (B, horizon, A):
+            raise ValueError(f"warm_start must be (B, H, A) = {(B, horizon, A)}; got {tuple(warm_start.shape)}")
+        iterations = cfg.iterations if warm_start is None else cfg.warm_iterations
+        t0 = time.perf_counter()
+
+        # 1) initialise K restarts per task in pre-tanh space
+        gen = torch.Generator(device=device).manual_seed(cfg.seed)
+        u = cfg.init_std * torch.randn(B, K, horizon, A, generator=gen, device=device)
+        if cfg.init == "waypoints" and horizon >= 2:
+            # Trap: white-noise restarts all start near "stand still" and fall into the same basin.
+            # Two-leg plans through random waypoints spread the restarts over different routes;
+            # restart 0 is the straight line (its waypoint is the midpoint).
+            mid = (starts + goals) / 2
+            offsets = cfg.init_spread * (2 * torch.rand(B, K, S, generator=gen, device=device) - 1)
+            offsets[:, 0] = 0
+            waypoints = (mid[:, None] + offsets).reshape(B * K, S)
+            legs = two_leg_actions(waypoints, starts_rep(starts, K), starts_rep(goals, K), horizon)
+            u = u + _to_pre_tanh(legs.clamp(-bound, bound), bound).reshape(B, K, horizon, A)
+        if warm_start is not None:
+            u[:, 0] = _to_pre_tanh(warm_start.to(device), bound)
+        u.requires_grad_(True)
+        opt = (torch.optim.Adam([u], lr=cfg.lr) if cfg.optimizer == "adam" else torch.optim.SGD([u], lr=cfg.lr))
+        starts_k, goals_k = starts_rep(starts, K), starts_rep(goals, K)  # (B*K, S)
+
+        best_cost = torch.full((B, K), math.inf, device=device)
+        best_u = u.detach().clone()
+        diverged = torch.zeros(B, K, dtype=torch.bool, device=device)
+        history, us = [], []
+        for it in range(iterations + 1):
+            # 2) roll the model and score every restart; the last pass only scores
+            actions = bound * torch.tanh(u)  # (B, K, H, A)
+            pred = rollout(self.world_model, starts_k, actions.reshape(B * K, horizon, A))
+            cost = planning_cost(pred, goals_k, cfg.cost, cfg.discount).reshape(B, K)
+            # 3) keep the best finite iterate of every restart; flag non-finite ones
+            with torch.no_grad():
+                finite = torch.isfinite(cost) & torch.isfinite(u).flatten(2).all(-1)
+                diverged |= ~finite
+                improved = finite & (cost < best_cost)
+                best_cost = torch.where(improved, cost, best_cost)
+                best_u[improved] = u[improved]
+                history.append(best_cost.min(1).values.clone())
+                if trace:
+                    us.append(bound * torch.tanh(u.detach()))
+            if it == iterations:
+                break
+            # 4) gradient step on u only (the world model's parameters get no gradient)
+            grad, = torch.autograd.grad(cost.where(finite, torch.zeros_like(cost)).sum(), u)
+            u.grad = grad
+            opt.step()
+            if cfg.noise_std > 0:
+                with torch.no_grad():
+                    u.add_(cfg.noise_std * torch.randn(u.shape, generator=gen, device=device))
+
+        # 5) the best restart per task
+        k_best = best_cost.argmin(1)  # (B,)
+        rows = torch.arange(B, device=device)
+        with torch.no_grad():
+            plan_actions = bound * torch.tanh(best_u[rows, k_best])  # (B, H, A)
+            pred = rollout(self.world_model, starts, plan_actions)
+        task_diverged = diverged.any(1) | ~torch.isfinite(best_cost[rows, k_best])
+        if task_diverged.any():
+            warnings.warn(f"GBP diverged (non-finite cost) on {int(task_diverged.sum())} of {B} tasks; "
+                          "lower lr or check the world model", stacklevel=2)
+        return Plan(
+            actions=plan_actions.detach(),
+            predicted_states=pred,
+            cost=best_cost[rows, k_best],
+            cost_history=torch.stack(history),
+            wm_forward=(iterations + 1) * K * horizon + horizon,
+            wm_backward=iterations * K * horizon,
+            seconds=time.perf_counter() - t0,
+            diverged=task_diverged,
+            trace=torch.stack([x[rows, k_best] for x in us]) if trace else None,
+        )
