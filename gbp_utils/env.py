@@ -42,7 +42,10 @@ class WallConfig:
     start_margin: float = 0.5  # tasks keep this far from the wall faces and 0.25 from the border
 
     def __post_init__(self):
-        problems = []
+        problems = [f"{f.name} must be a finite number (got {getattr(self, f.name)})"
+                    for f in dataclasses.fields(self) if not math.isfinite(getattr(self, f.name))]
+        if problems:
+            raise ValueError("Invalid WallConfig: " + "; ".join(problems))
         if self.half_size <= 0:
             problems.append(f"half_size must be > 0 (got {self.half_size})")
         if self.wall_thickness <= 0:
@@ -86,6 +89,13 @@ class WallConfig:
             (self.wall_left, self.wall_right, -h, self.door_low),
             (self.wall_left, self.wall_right, self.door_high, h),
         ]
+
+    def collision_boxes(self) -> list[tuple[float, float, float, float]]:
+        """``wall_boxes`` extended past the arena border, so that the border line itself is solid
+        where the wall meets it (otherwise an agent sliding along the border would pass the wall)."""
+        h = self.half_size
+        return [(x0, x1, y0 - 1 if y0 <= -h else y0, y1 + 1 if y1 >= h else y1)
+                for x0, x1, y0, y1 in self.wall_boxes()]
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -131,7 +141,7 @@ class WallEnv:
         """(B,) bool: strictly inside a solid wall piece (the faces themselves are free space)."""
         x, y = states[..., 0], states[..., 1]
         inside = torch.zeros_like(x, dtype=torch.bool)
-        for x0, x1, y0, y1 in self.config.wall_boxes():
+        for x0, x1, y0, y1 in self.config.collision_boxes():
             inside |= (x > x0) & (x < x1) & (y > y0) & (y < y1)
         return inside
 
@@ -184,7 +194,7 @@ class WallEnv:
         t_hit = torch.ones_like(p[:, 0])  # fraction of the move that is executed
         hit_axis = torch.full_like(p[:, 0], -1, dtype=torch.long)  # 0: x-face, 1: y-face, -1: none
         hit_value = torch.zeros_like(p[:, 0])  # coordinate of the face that was hit
-        for box in cfg.wall_boxes():
+        for box in cfg.collision_boxes():
             t_enter, axis, face = _entry_time(p, d, box)
             closer = t_enter < t_hit
             t_hit = torch.where(closer, t_enter, t_hit)
@@ -208,7 +218,7 @@ class WallEnv:
             nxt[:, axis] = torch.where(on_face, hit_value, nxt[:, axis])
         # A move that ends exactly on a face (t = 1) is not a hit, yet p + d may round inside.
         # Put such points back on the face of the box they came from.
-        for x0, x1, y0, y1 in cfg.wall_boxes():
+        for x0, x1, y0, y1 in cfg.collision_boxes():
             x, y = nxt[:, 0], nxt[:, 1]
             inside = (x > x0) & (x < x1) & (y > y0) & (y < y1)
             nxt[:, 0] = torch.where(inside & (p[:, 0] <= x0), x0, torch.where(inside & (p[:, 0] >= x1), x1, x))
@@ -306,7 +316,7 @@ def straight_line_blocked(starts: torch.Tensor, goals: torch.Tensor, config: Wal
     cfg = config or WallConfig()
     d = goals - starts
     blocked = torch.zeros_like(starts[:, 0], dtype=torch.bool)
-    for box in cfg.wall_boxes():
+    for box in cfg.collision_boxes():
         t_enter, _, _ = _entry_time(starts, d, box)
         blocked |= t_enter <= 1
     return blocked

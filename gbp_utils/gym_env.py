@@ -38,11 +38,20 @@ class WallDoorEnv(gym.Env):
     def _distance(self) -> float:
         return float((self._state - self._goal).norm())
 
+    @staticmethod
+    def _position(name: str, value) -> torch.Tensor:
+        x = np.asarray(value, dtype=np.float32)
+        if x.size != 2 or not np.isfinite(x).all():
+            raise ValueError(f"reset option {name!r} must be two finite numbers (x, y); got {value!r}")
+        return torch.as_tensor(x).reshape(1, 2)
+
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        if options and "start" in options and "goal" in options:
-            start = torch.as_tensor(options["start"], dtype=torch.float32).reshape(1, 2)
-            goal = torch.as_tensor(options["goal"], dtype=torch.float32).reshape(1, 2)
+        if options:
+            if set(options) != {"start", "goal"}:
+                raise ValueError(f"reset options must give both 'start' and 'goal' (and nothing else); got keys "
+                                 f"{sorted(options)}")
+            start, goal = (self._position(name, options[name]) for name in ("start", "goal"))
             if not self._env.is_free(torch.cat([start, goal])).all():
                 raise ValueError("options start and goal must lie in free space (inside the arena, not in the wall)")
         else:

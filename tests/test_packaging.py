@@ -53,6 +53,12 @@ def _readme_block(name):
     return [line for line in lines[start + 1 : end] if line and not line.startswith("```")]
 
 
+def _setup_pip_steps():
+    """The "pip ..." steps of the setup block; steps may be chained with "&&" on one line."""
+    steps = [step.strip() for line in _readme_block("setup-command") for step in line.split("&&")]
+    return [step for step in steps if step.startswith("pip ")]
+
+
 def test_torch_is_pinned_exactly():
     torch = [req for req in _pyproject_requirements() if re.match(r"torch\b", req)]
     assert torch == ["torch==2.13.0"]
@@ -80,7 +86,7 @@ def test_readme_has_single_test_command():
 
 
 def test_readme_setup_installs_test_extra():
-    pip_lines = [line for line in _readme_block("setup-command") if line.startswith("pip ")]
+    pip_lines = _setup_pip_steps()
     assert pip_lines, "the setup-command block needs a 'pip install ...' line"
     assert any("[test]" in line for line in pip_lines)
 
@@ -93,5 +99,5 @@ def test_ci_runs_the_readme_commands():
         check=True,
         stdin=subprocess.DEVNULL,
     )
-    setup = [line for line in _readme_block("setup-command") if line.startswith("pip ")]
+    setup = _setup_pip_steps()
     assert result.stdout.splitlines() == setup + _readme_block("test-command")
