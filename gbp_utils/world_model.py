@@ -125,13 +125,26 @@ class TrainResult:
     # get_world_model adds the scalar train_seconds
 
 
+def next_state_loss(model: WorldModel, states, actions, next_states) -> torch.Tensor:
+    """Mean squared next-state error in the model's normalised delta units (the training loss)."""
+    pred = model.predict_normalised_delta(model.normalise_inputs(states, actions))
+    return (pred - model.target_normalised_delta(states, next_states)).pow(2).mean()
+
+
 def train_world_model(train: Dataset, val: Dataset | None, model_config: WorldModelConfig | None = None,
                       train_config: TrainConfig | None = None, model: WorldModel | None = None,
-                      device=None, progress: bool = True) -> TrainResult:
-    """Fit a world model by minibatch Adam on next-state MSE (in normalised delta units).
+                      device=None, progress: bool = True, batch_loss=next_state_loss,
+                      weights: torch.Tensor | None = None) -> TrainResult:
+    """Fit a world model by minibatch Adam on ``batch_loss`` (default: next-state MSE).
 
-    Pass ``model`` to continue training (finetuning) an existing model; its normaliser is kept.
-    Returns the model with the lowest validation loss (or the last one without validation data).
+    Args:
+        train, val: datasets; the model with the lowest validation loss is returned (the last one
+            without validation data).
+        model: continue training (finetuning) this model; its normaliser is kept.
+        batch_loss: ``loss(model, states, actions, next_states)`` on a raw minibatch, e.g. an
+            adversarial loss (see ``finetuning``).
+        weights: optional (N,) sampling weights of the transitions; each epoch then draws N
+            transitions with replacement in proportion to them (how data sources are mixed).
     """
     tc = train_config or TrainConfig()
     torch.manual_seed(tc.seed)
@@ -140,8 +153,9 @@ def train_world_model(train: Dataset, val: Dataset | None, model_config: WorldMo
         model.fit_normaliser(*train.transitions())
     model = model.to(device)
     s, a, s_next = (x.to(device) for x in train.transitions())
-    target = model.target_normalised_delta(s, s_next)
-    x = model.normalise_inputs(s, a)
+    N = s.shape[0]
+    if weights is not None and tuple(weights.shape) != (N,):
+        raise ValueError(f"weights must have one entry per transition, shape ({N},); got {tuple(weights.shape)}")
     opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=tc.epochs)
     gen = torch.Generator().manual_seed(tc.seed)
@@ -150,17 +164,18 @@ def train_world_model(train: Dataset, val: Dataset | None, model_config: WorldMo
     bar = tqdm(range(tc.epochs), desc="training world model", disable=not progress, leave=False)
     for _ in bar:
         model.train()
-        perm = torch.randperm(x.shape[0], generator=gen).to(device)
+        order = (torch.randperm(N, generator=gen) if weights is None
+                 else torch.multinomial(weights.cpu().float(), N, replacement=True, generator=gen)).to(device)
         total = 0.0
-        for i in range(0, x.shape[0], tc.batch_size):
-            idx = perm[i:i + tc.batch_size]
-            loss = (model.predict_normalised_delta(x[idx]) - target[idx]).pow(2).mean()
+        for i in range(0, N, tc.batch_size):
+            idx = order[i:i + tc.batch_size]
+            loss = batch_loss(model, s[idx], a[idx], s_next[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total += loss.item() * idx.numel()
         sched.step()
-        history["train_loss"].append(total / x.shape[0])
+        history["train_loss"].append(total / N)
         if val is not None:
             history["val_loss"].append(normalised_loss(model, val))
             if history["val_loss"][-1] < best:
@@ -179,9 +194,7 @@ def normalised_loss(model: WorldModel, ds: Dataset) -> float:
     """Mean squared error of the predicted delta in the model's normalised units."""
     model.eval()
     device = next(model.parameters()).device
-    s, a, s_next = (x.to(device) for x in ds.transitions())
-    pred = model.predict_normalised_delta(model.normalise_inputs(s, a))
-    return (pred - model.target_normalised_delta(s, s_next)).pow(2).mean().item()
+    return next_state_loss(model, *(x.to(device) for x in ds.transitions())).item()
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,149 @@
+"""Close the train-test gap by finetuning the world model: online (DAgger-style) on the planner's
+own experience in the real environment, and adversarially on worst-case input perturbations.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from .control import run_mpc, run_open_loop
+from .data import Dataset, concat
+from .env import TaskSet, WallEnv, sample_tasks
+from .world_model import TrainConfig, TrainResult, WorldModel, train_world_model
+
+
+# --------------------------------------------------------------------------------------------
+# Adversarial world modelling
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AdversarialConfig:
+    """min_theta E[ max_{|d_s| <= eps_s, |d_a| <= eps_a} || f(s + d_s, a + d_a) - s' ||^2 ]."""
+
+    state_factor: float = 0.02  # eps_s = state_factor * std of states (per dimension)
+    action_factor: float = 0.02  # eps_a = action_factor * std of actions (per dimension)
+    steps: int = 1  # 1: FGSM with random start (the paper's recipe); k > 1: PGD-k
+    fgsm_step: float = 1.25  # FGSM step size in units of eps
+    pgd_step: float = 2.5  # PGD: total step budget in units of eps, split over the k steps
+
+    def __post_init__(self):
+        if self.state_factor < 0 or self.action_factor < 0:
+            raise ValueError("state_factor and action_factor must be >= 0")
+        if self.steps < 1:
+            raise ValueError(f"steps must be >= 1 (1 = FGSM); got {self.steps}")
+
+
+class AdversarialLoss:
+    """A ``batch_loss`` for ``train_world_model``: the next-state loss at adversarially perturbed
+    inputs, against the clean targets. eps is fixed from the first minibatch's std (the paper found
+    that stable; re-estimating per batch gave no consistent gain). A fresh perturbation every batch.
+    """
+
+    def __init__(self, config: AdversarialConfig | None = None):
+        self.config = config or AdversarialConfig()
+        self.eps_s = self.eps_a = None
+
+    def _loss(self, model: WorldModel, s, a, d_s, d_a, s_next):
+        # The paper's objective on the full prediction: || f(s + d_s, a + d_a) - s' ||^2, normalised.
+        pred = model(s + d_s, a + d_a)
+        return ((pred - s_next) / model.delta_std).pow(2).mean()
+
+    def __call__(self, model: WorldModel, s, a, s_next) -> torch.Tensor:
+        cfg = self.config
+        if self.eps_s is None:  # fixed from the first minibatch
+            self.eps_s = cfg.state_factor * s.std(0)
+            self.eps_a = cfg.action_factor * a.std(0)
+        eps_s, eps_a = self.eps_s, self.eps_a
+        # ALGO LOGIC: random start, then k signed-gradient ascent steps on the loss, projected to the box.
+        d_s = (2 * torch.rand_like(s) - 1) * eps_s
+        d_a = (2 * torch.rand_like(a) - 1) * eps_a
+        step = cfg.fgsm_step if cfg.steps == 1 else cfg.pgd_step / cfg.steps
+        for _ in range(cfg.steps):
+            d_s.requires_grad_(True)
+            d_a.requires_grad_(True)
+            g_s, g_a = torch.autograd.grad(self._loss(model, s, a, d_s, d_a, s_next), [d_s, d_a])
+            with torch.no_grad():
+                d_s = torch.maximum(torch.minimum(d_s + step * eps_s * g_s.sign(), eps_s), -eps_s)
+                d_a = torch.maximum(torch.minimum(d_a + step * eps_a * g_a.sign(), eps_a), -eps_a)
+        # Train on the perturbed inputs only (no clean/adversarial mix), against the clean target.
+        return self._loss(model, s, a, d_s.detach(), d_a.detach(), s_next)
+
+
+def adversarial_finetune(model: WorldModel, train: Dataset, config: AdversarialConfig | None = None,
+                         train_config: TrainConfig | None = None, device=None, progress: bool = True
+                         ) -> TrainResult:
+    """Finetune a copy of ``model`` with the adversarial loss (the normaliser is kept). The model
+    after the last epoch is returned: selecting by clean validation loss would undo the point."""
+    return train_world_model(train, None, train_config=train_config, model=copy.deepcopy(model), device=device,
+                             progress=progress, batch_loss=AdversarialLoss(config))
+
+
+# --------------------------------------------------------------------------------------------
+# Online world modelling (DAgger-style)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OnlineConfig:
+    """Rounds of: plan on training tasks, execute for real, keep the transitions, finetune."""
+
+    rounds: int = 4
+    tasks_per_round: int = 300  # training tasks (split "train"), fresh every round
+    execution: str = "both"  # how plans are executed to collect data: "open-loop", "mpc" or "both"
+    replan_every: int = 3  # MPC execution
+    planner_share: float = 0.5  # fraction of each epoch's samples drawn from planner data (rest: expert)
+    epochs_per_round: int = 10
+    lr: float = 1e-3
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.execution not in ("open-loop", "mpc", "both"):
+            raise ValueError(f"execution must be 'open-loop', 'mpc' or 'both'; got {self.execution!r}")
+        if not 0 < self.planner_share < 1:
+            raise ValueError(f"planner_share must be in (0, 1); got {self.planner_share}")
+        if self.rounds < 1 or self.tasks_per_round < 1 or self.epochs_per_round < 1:
+            raise ValueError("rounds, tasks_per_round and epochs_per_round must be >= 1")
+
+
+def mixing_weights(n_expert: int, n_planner: int, planner_share: float) -> torch.Tensor:
+    """Per-transition sampling weights so that planner data make up ``planner_share`` of samples."""
+    return torch.cat([torch.full((n_expert,), (1 - planner_share) / n_expert),
+                      torch.full((n_planner,), planner_share / n_planner)])
+
+
+def online_finetune(model: WorldModel, expert_train: Dataset, env: WallEnv,
+                    make_planner, config: OnlineConfig | None = None, train_config: TrainConfig | None = None,
+                    callback=None, device=None, progress: bool = True) -> tuple[WorldModel, list[Dataset]]:
+    """DAgger-style finetuning of a copy of ``model``.
+
+    Args:
+        make_planner: ``make_planner(world_model) -> planner`` (e.g. a GBPPlanner factory).
+        callback: optional ``callback(round, model, collected)`` after each round (for evaluation).
+    Returns:
+        the finetuned model and the planner datasets collected in each round.
+    """
+    cfg = config or OnlineConfig()
+    tc = dataclasses.replace(train_config or TrainConfig(), epochs=cfg.epochs_per_round, lr=cfg.lr)
+    model = copy.deepcopy(model)
+    collected: list[Dataset] = []
+    for r in range(cfg.rounds):
+        # 1) plan with the current model on fresh training tasks
+        tasks: TaskSet = sample_tasks(cfg.tasks_per_round, 1000 * (cfg.seed + 1) + r, "train", env.config,
+                                      device=device)
+        planner = make_planner(model)
+        # 2) execute the plans in the real environment, 3) keep what happened
+        runs = []
+        if cfg.execution in ("open-loop", "both"):
+            runs.append(run_open_loop(env, planner, tasks))
+        if cfg.execution in ("mpc", "both"):
+            runs.append(run_mpc(env, planner, tasks, replan_every=cfg.replan_every))
+        collected.append(concat(*[run.as_dataset() for run in runs]))
+        # 4) fit on expert + all planner data so far, mixed by planner_share
+        planner_data = concat(*collected)
+        data = concat(expert_train, planner_data)
+        weights = mixing_weights(len(expert_train), len(planner_data), cfg.planner_share)
+        model = train_world_model(data, None, train_config=dataclasses.replace(tc, seed=tc.seed + r),
+                                  model=model, device=device, progress=progress, weights=weights).model
+        if callback is not None:
+            callback(r, model, collected)
+    return model, collected
