@@ -63,7 +63,8 @@ def run_mpc(env: WallEnv, planner, tasks: TaskSet, replan_every: int = 1, horizo
     Each round: 1) plan ``horizon`` steps (default: all remaining steps, so the final-state cost
     targets the end of the episode) warm-started from the previous plan's unexecuted tail;
     2) execute the first ``replan_every`` actions in the real environment; 3) replan from the state
-    actually reached. With a fixed horizon the shifted tail is padded by repeating its last action.
+    actually reached. With a fixed horizon the shifted tail is padded with zero actions ("stay"):
+    repeating the last action instead would push a plan that has arrived past its goal.
     """
     if replan_every < 1:
         raise ValueError(f"replan_every must be >= 1; got {replan_every}")
@@ -81,7 +82,7 @@ def run_mpc(env: WallEnv, planner, tasks: TaskSet, replan_every: int = 1, horizo
         H = min(horizon or T, T - t)
         if warm is not None:  # 1) shifted tail, cut or padded to the new horizon
             warm = warm[:, :H] if warm.shape[1] >= H else torch.cat(
-                [warm, warm[:, -1:].expand(B, H - warm.shape[1], warm.shape[2])], 1)
+                [warm, warm.new_zeros(B, H - warm.shape[1], warm.shape[2])], 1)
         plan = planner(s, tasks.goals, H, warm_start=warm)
         n_plans += 1
         fwd += plan.wm_forward
@@ -89,7 +90,7 @@ def run_mpc(env: WallEnv, planner, tasks: TaskSet, replan_every: int = 1, horizo
         diverged |= plan.diverged
         if first_plan is None:
             first_plan = plan.predicted_states
-        k = min(replan_every, T - t)
+        k = min(replan_every, H)  # never execute more actions than were planned
         for j in range(k):  # 2) execute in the real world
             a = env.clip_actions(plan.actions[:, j])
             s = env.step(s, a)

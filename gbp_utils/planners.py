@@ -154,18 +154,21 @@ class GBPPlanner:
         t0 = time.perf_counter()
 
         # 1) initialise K restarts per task in pre-tanh space
+        # The random draws are shared by all tasks (shape 1 x K x ...), so a task's plan does not
+        # depend on which other tasks are planned in the same batch.
         gen = torch.Generator(device=device).manual_seed(cfg.seed)
-        u = cfg.init_std * torch.randn(B, K, horizon, A, generator=gen, device=device)
+        u = cfg.init_std * torch.randn(1, K, horizon, A, generator=gen, device=device).expand(B, K, horizon, A)
         if cfg.init == "waypoints" and horizon >= 2:
             # Trap: white-noise restarts all start near "stand still" and fall into the same basin.
             # Two-leg plans through random waypoints spread the restarts over different routes;
             # restart 0 is the straight line (its waypoint is the midpoint).
             mid = (starts + goals) / 2
-            offsets = cfg.init_spread * (2 * torch.rand(B, K, S, generator=gen, device=device) - 1)
+            offsets = cfg.init_spread * (2 * torch.rand(1, K, S, generator=gen, device=device) - 1)
             offsets[:, 0] = 0
             waypoints = (mid[:, None] + offsets).reshape(B * K, S)
             legs = two_leg_actions(waypoints, starts_rep(starts, K), starts_rep(goals, K), horizon)
             u = u + _to_pre_tanh(legs.clamp(-bound, bound), bound).reshape(B, K, horizon, A)
+        u = u.clone()
         if warm_start is not None:
             u[:, 0] = _to_pre_tanh(warm_start.to(device), bound)
         u.requires_grad_(True)
@@ -199,7 +202,7 @@ class GBPPlanner:
             opt.step()
             if cfg.noise_std > 0:
                 with torch.no_grad():
-                    u.add_(cfg.noise_std * torch.randn(u.shape, generator=gen, device=device))
+                    u.add_(cfg.noise_std * torch.randn((1, *u.shape[1:]), generator=gen, device=device))
 
         # 5) the best restart per task
         k_best = best_cost.argmin(1)  # (B,)

@@ -1,0 +1,141 @@
+"""Benchmark: batched versus per-task gradient-based planning, and MPC, on the held-out tasks.
+
+    python benchmarks/bench_planning.py [--tasks 300] [--loop-tasks 20] [--fast]
+
+Loads the preset world model (``gbp_utils.presets``; trained and cached in data/ on first use),
+pins torch to one thread, and times in one run:
+
+  * GBP open loop, batched: every task planned in ONE planner call, then executed;
+  * GBP open loop, looped: a Python loop planning one task per call, on the first ``--loop-tasks``
+    tasks (extrapolated per task: per-task cost does not depend on how many are looped);
+  * GBP MPC (replan every 3 steps) on the whole batch.
+
+It prints one row per method: tasks, total seconds, ms per task, tasks per second, world-model
+evaluations per task (forward + 2 x backward step evaluations, as in ``evaluation.EvalReport``),
+success rate, and the speedup of each method over the looped planner.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import torch  # noqa: E402
+
+import gbp_utils  # noqa: E402
+from gbp_utils.control import Episodes, run_mpc, run_open_loop  # noqa: E402
+from gbp_utils.env import WallEnv, sample_tasks, success  # noqa: E402
+from gbp_utils.planners import GBPConfig, GBPPlanner  # noqa: E402
+from gbp_utils.world_model import checkpoint_path, get_world_model  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--tasks", type=int, default=None,
+                   help="held-out tasks for the batched runs (default: the preset's n_eval_tasks)")
+    p.add_argument("--loop-tasks", type=int, default=20,
+                   help="tasks planned one at a time in the looped run (default 20)")
+    p.add_argument("--replan-every", type=int, default=3, help="MPC: actions executed per plan (default 3)")
+    p.add_argument("--fast", action="store_true",
+                   help="use the fast-mode presets (smaller data, shorter training); default follows GBP_FAST")
+    p.add_argument("--seed", type=int, default=0, help="planner seed")
+    args = p.parse_args(argv)
+    if args.tasks is not None and args.tasks < 1:
+        p.error("--tasks must be >= 1")
+    if args.loop_tasks < 1:
+        p.error("--loop-tasks must be >= 1")
+    return args
+
+
+def row(name: str, n: int, seconds: float, evals_per_task: float, success_rate: float) -> dict:
+    return {"method": name, "tasks": n, "seconds": seconds, "ms_per_task": 1e3 * seconds / n,
+            "tasks_per_s": n / seconds, "wm_evals_per_task": evals_per_task, "success": success_rate}
+
+
+def evals_per_task(ep: Episodes) -> float:
+    return float(ep.wm_forward.float().mean() + 2 * ep.wm_backward.float().mean())
+
+
+def print_table(rows: list[dict], reference: str) -> None:
+    ref_ms = next(r["ms_per_task"] for r in rows if r["method"] == reference)
+    header = (f"{'method':<28}{'tasks':>7}{'total s':>10}{'ms/task':>10}{'tasks/s':>10}"
+              f"{'WM evals/task':>15}{'success':>9}{'speedup':>9}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['method']:<28}{r['tasks']:>7d}{r['seconds']:>10.2f}{r['ms_per_task']:>10.1f}"
+              f"{r['tasks_per_s']:>10.1f}{r['wm_evals_per_task']:>15,.0f}{100 * r['success']:>8.1f}%"
+              f"{ref_ms / r['ms_per_task']:>8.1f}x")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    P = gbp_utils.presets(True if args.fast else None)
+    n = args.tasks or P.n_eval_tasks
+    n_loop = min(args.loop_tasks, n)
+
+    path = checkpoint_path([P.expert_data], P.model, P.train)
+    cached = path.exists()
+    t0 = time.perf_counter()
+    model = get_world_model([P.expert_data], P.model, P.train, progress=False).model
+    model.eval()
+    print(f"world model: {path.name} ({'loaded' if cached else 'trained and cached'} in "
+          f"{time.perf_counter() - t0:.1f} s; {'fast' if P.train.epochs < 40 else 'full'} presets)")
+
+    env = WallEnv(P.wall)
+    tasks = sample_tasks(n, P.eval_seed, "eval", P.wall)
+    cfg = GBPConfig(seed=args.seed)
+    planner = GBPPlanner(model, cfg, action_bound=P.wall.max_step)
+    H = P.wall.max_steps
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread; {n} held-out tasks, horizon {H}; "
+          f"GBP {cfg.optimizer} lr {cfg.lr}, {cfg.iterations} iterations ({cfg.warm_iterations} warm), "
+          f"{cfg.restarts} restarts")
+
+    # Warm-up (first-call allocations, lazy init) so no method pays it.
+    planner(tasks.starts[:2], tasks.goals[:2], 4)
+
+    rows = []
+
+    t0 = time.perf_counter()
+    batched = run_open_loop(env, planner, tasks)
+    seconds = time.perf_counter() - t0
+    rows.append(row("GBP open loop, batched", n, seconds, evals_per_task(batched),
+                    success(batched.final_states, tasks.goals, P.wall).float().mean().item()))
+
+    sub = type(tasks)(tasks.starts[:n_loop], tasks.goals[:n_loop], tasks.split, tasks.seed)
+    finals, evals = [], []
+    t0 = time.perf_counter()
+    for i in range(n_loop):
+        one = type(tasks)(sub.starts[i:i + 1], sub.goals[i:i + 1], tasks.split, tasks.seed)
+        ep = run_open_loop(env, planner, one)
+        finals.append(ep.final_states)
+        evals.append(evals_per_task(ep))
+    seconds = time.perf_counter() - t0
+    looped_success = success(torch.cat(finals), sub.goals, P.wall).float().mean().item()
+    rows.append(row("GBP open loop, looped", n_loop, seconds, sum(evals) / n_loop, looped_success))
+
+    t0 = time.perf_counter()
+    mpc = run_mpc(env, planner, tasks, replan_every=args.replan_every)
+    seconds = time.perf_counter() - t0
+    rows.append(row(f"GBP MPC (replan {args.replan_every}), batched", n, seconds, evals_per_task(mpc),
+                    success(mpc.final_states, tasks.goals, P.wall).float().mean().item()))
+
+    print()
+    print_table(rows, reference="GBP open loop, looped")
+    speedup = rows[1]["ms_per_task"] / rows[0]["ms_per_task"]
+    same = success(batched.final_states[:n_loop], sub.goals, P.wall).float().mean().item()
+    print(f"\nbatched vs looped open-loop planning: {speedup:.1f}x faster per task "
+          f"(looped run: first {n_loop} tasks, extrapolated per task).")
+    print(f"On those {n_loop} tasks: batched success {100 * same:.1f}%, looped {100 * looped_success:.1f}% "
+          "(same seed, but a task's random restarts depend on the batch it is planned in).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
