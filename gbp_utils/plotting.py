@@ -94,3 +94,104 @@ def coverage_heatmap(ax, states, config: WallConfig | None = None, bins: int = 5
     if title:
         ax.set_title(title)
     return counts
+
+
+# --------------------------------------------------------------------------------------------
+# Planning (notebooks 04-08): plans versus reality, the model-error gap, the cost landscape
+# --------------------------------------------------------------------------------------------
+def plan_gallery(episodes, tasks, indices, config: WallConfig | None = None, titles=None, ncols: int = 4,
+                 panel_size: float = 2.6):
+    """One panel per task: the model's first plan (dashed) and what really happened (solid).
+
+    Args:
+        episodes: ``control.Episodes`` with ``states`` (B, T+1, S) and ``first_plan`` (B, H+1, S) or None.
+        tasks: the ``TaskSet`` the episodes ran on; indices: which tasks to draw.
+        titles: optional list of panel titles (default: "task i").
+    Returns the figure.
+    """
+    cfg = config or WallConfig()
+    indices = [int(i) for i in indices]
+    if not indices:
+        raise ValueError("plan_gallery needs at least one task index")
+    ncols = max(1, min(ncols, len(indices)))
+    nrows = -(-len(indices) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size * ncols, panel_size * nrows), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        if k >= len(indices):
+            ax.axis("off")
+            continue
+        i = indices[k]
+        draw_arena(ax, cfg)
+        draw_task(ax, tasks.starts[i], tasks.goals[i], cfg, label=k == 0)
+        draw_trajectory(ax, episodes.states[i], "real", color="black", label="reality" if k == 0 else None)
+        if episodes.first_plan is not None:  # on top, so the dashes stay visible where the two agree
+            draw_trajectory(ax, episodes.first_plan[i], "model", color="tab:purple",
+                            label="model: plan" if k == 0 else None)
+        ax.set_title(titles[k] if titles else f"task {i}", fontsize=9)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False,
+               bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
+
+
+def plot_gap(ax, gap: dict, label: str = "planner-visited", color=None, expert: bool = True,
+             config: WallConfig | None = None):
+    """Per-step open-loop model error from ``evaluation.gap_report`` on a log axis.
+
+    Draws the planner-visited curve (and, with ``expert=True``, the held-out expert curve and the
+    success radius for scale). Call again with another report to add more planners to the same axes.
+    """
+    cfg = config or WallConfig()
+    curve = _np(gap["multi_step_planner"])
+    steps = np.arange(1, len(curve) + 1)
+    if expert:
+        ax.semilogy(steps, _np(gap["multi_step_expert"]), marker=".", color="tab:blue",
+                    label="expert episodes (held-out)")
+        ax.axhline(cfg.success_radius, color="tab:red", linestyle=":", label="success radius")
+    ax.semilogy(steps, curve, marker=".", color=color, label=label)
+    ax.set(xlabel="rollout step", ylabel="mean model error (arena units)")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_landscape(ax, grid_xy, cost, config: WallConfig | None = None, path=None, title: str | None = None,
+                   start=None, goal=None, vmax: float | None = None, cmap: str = "viridis",
+                   success_contour: bool = True):
+    """The planning cost over the 2-D waypoint slice of ``evaluation.landscape`` as a heat-map.
+
+    Each pixel is a waypoint w; its colour is the cost of "go to w, then to the goal". The wall is
+    drawn on top, the success radius as a white contour (plans inside it would succeed), and
+    ``path`` (N, 2) slice coordinates of the optimiser's iterates (``evaluation.project_to_slice``)
+    as a line from a circle (first iterate) to a cross (last). Returns the image, for a colour bar.
+    """
+    cfg = config or WallConfig()
+    xy, c = _np(grid_xy), _np(cost)
+    extent = [xy[0, 0, 0], xy[0, -1, 0], xy[0, 0, 1], xy[-1, 0, 1]]
+    im = ax.imshow(c, origin="lower", extent=extent, cmap=cmap, vmin=0, vmax=vmax if vmax is not None else c.max(),
+                   interpolation="nearest")
+    if success_contour and (c <= cfg.success_radius).any() and (c > cfg.success_radius).any():
+        ax.contour(xy[..., 0], xy[..., 1], c, levels=[cfg.success_radius], colors="white", linewidths=1.0)
+    draw_arena(ax, cfg, title=title)
+    if start is not None and goal is not None:
+        draw_task(ax, start, goal, cfg, label=False)
+    if path is not None:
+        p = _np(path)
+        ax.plot(p[:, 0], p[:, 1], color="tab:orange", linewidth=2.2, marker=".", markersize=3, zorder=6,
+                label="optimiser path")
+        ax.plot(*p[0], "o", color="tab:orange", markersize=6, markeredgecolor="black", zorder=7)
+        ax.plot(*p[-1], "X", color="tab:orange", markersize=9, markeredgecolor="black", zorder=7)
+    return im
+
+
+def landscape_pair(grid_xy, model_cost, real_cost, config: WallConfig | None = None, path=None, start=None,
+                   goal=None, titles=("what the model predicts", "what really happens"), panel_size: float = 4.2):
+    """Side by side: the model's planning-cost landscape (with the optimiser's path) and the real one,
+    on one colour scale. Inputs come from ``evaluation.landscape`` with and without the world model,
+    so later notebooks can redraw the same slice for a finetuned model. Returns (fig, axes)."""
+    vmax = float(max(_np(model_cost).max(), _np(real_cost).max()))
+    fig, axes = plt.subplots(1, 2, figsize=(2 * panel_size + 1.0, panel_size))
+    plot_landscape(axes[0], grid_xy, model_cost, config, path=path, title=titles[0], start=start, goal=goal, vmax=vmax)
+    im = plot_landscape(axes[1], grid_xy, real_cost, config, title=titles[1], start=start, goal=goal, vmax=vmax)
+    fig.colorbar(im, ax=list(axes), shrink=0.85, label="final distance to the goal")
+    return fig, axes

@@ -149,7 +149,9 @@ def execute_notebook(source: Path, destination: Path, fast: bool, timeout: int) 
         kernel_manager_class=_CurrentInterpreterKernelManager,
         resources={"metadata": {"path": str(source.parent)}},
         record_timing=False,
-        store_widget_state=False,  # keeps the "widgets" metadata key out
+        # nbclient 0.11 raises KeyError on ipywidgets.interactive outputs when widget state is
+        # not stored; store it while running and drop it before writing (see below).
+        store_widget_state=True,
         on_cell_start=lambda cell, cell_index: current.update(index=cell_index),
     )
     start = time.perf_counter()
@@ -164,6 +166,7 @@ def execute_notebook(source: Path, destination: Path, fast: bool, timeout: int) 
             source.name, current["index"], lines[0] if lines else "", ename, evalue
         ) from err
     seconds = time.perf_counter() - start
+    nb.metadata.pop("widgets", None)  # published notebooks carry no widget state
     _write_atomically(nb, destination)
     return seconds
 

@@ -4,7 +4,9 @@ check ``ui.result``.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
@@ -15,6 +17,8 @@ from .env import (TaskSet, WallConfig, WallEnv, far_from_door, straight_line_blo
                   touching_wall)
 from .plotting import coverage_heatmap, draw_arena, draw_task, draw_trajectory
 from .policies import oracle_policy, run_policy, shortest_path, straight_line_policy
+from .control import run_mpc, run_open_loop
+from .planners import GBPConfig, GBPPlanner, planning_cost
 from .world_model import rollout
 
 
@@ -171,3 +175,108 @@ def push_explorer(world_model, config: WallConfig | None = None) -> W.interactiv
                          n_steps=W.IntSlider(value=12, min=1, max=cfg.max_steps, description="steps",
                                              continuous_update=False),
                          config=W.fixed(cfg), draw=W.fixed(True))
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 04: re-plan one task with GBP and watch the plan meet reality
+# --------------------------------------------------------------------------------------------
+PLAN_MODES = ("open-loop", "MPC")
+
+
+def explore_plan(world_model, start_x: float, start_y: float, goal_x: float, goal_y: float,
+                 log10_lr: float = -1.0, iterations: int = 60, horizon: int = 30, restarts: int = 8,
+                 mode: str = "open-loop", config: WallConfig | None = None, draw: bool = True,
+                 replan_every: int = 3) -> dict:
+    """Plan one task with GBP through ``world_model`` and execute it in the real world.
+
+    ``horizon`` is the episode's step budget: open-loop plans ``horizon`` actions once and runs them
+    all; "MPC" plans to the end of the budget, runs ``replan_every`` actions, and replans from the
+    real state (warm-started, ``GBPConfig.warm_iterations`` steps). Draws the model's first plan
+    (dashed) and the real path (solid).
+
+    Returns a dict: valid; success; final_distance (real); model_cost (the first plan's model cost,
+    what the optimiser achieved); model_final_distance (where the model believes the *executed*
+    actions end, measured to the goal); model_vs_real (that belief versus the real final state);
+    touched_wall / stuck_at_wall (any contact during the episode / the final state on a wall face);
+    n_plans, n_steps, wm_evals (forward + 2 x backward model steps) and seconds (planning and execution).
+    A start or goal inside the wall gives {"valid": False, "message": ...}.
+    """
+    if mode not in PLAN_MODES:
+        raise ValueError(f"mode must be one of {PLAN_MODES}; got {mode!r}")
+    cfg = config or WallConfig()
+    env = WallEnv(cfg)
+    device = next(world_model.parameters()).device
+    start = torch.tensor([[start_x, start_y]], dtype=torch.float32)
+    goal = torch.tensor([[goal_x, goal_y]], dtype=torch.float32)
+    if not env.is_free(torch.cat([start, goal])).all():
+        which = "start" if not env.is_free(start).all() else "goal"
+        message = f"The {which} is inside the wall: move it into free space."
+        if draw:
+            fig, ax = plt.subplots(figsize=(4.5, 4.5))
+            draw_arena(ax, cfg, title=message)
+            draw_task(ax, start[0], goal[0], cfg)
+            plt.show()
+        return {"valid": False, "message": message}
+    H = int(horizon)
+    planner = GBPPlanner(world_model, GBPConfig(iterations=int(iterations), lr=10.0 ** float(log10_lr),
+                                                restarts=int(restarts)), cfg.max_step)
+    task = TaskSet(start.to(device), goal.to(device), "eval", -1)
+    t0 = time.perf_counter()
+    if mode == "open-loop":
+        ep = run_open_loop(env, planner, task, horizon=H)
+    else:  # the budget is the horizon; the planner always plans to its end
+        ep = run_mpc(WallEnv(dataclasses.replace(cfg, max_steps=H)), planner, task, replan_every=int(replan_every))
+    seconds = time.perf_counter() - t0
+    with torch.no_grad():
+        believed = rollout(world_model, task.starts, ep.actions.to(device))[:, -1]
+    real = ep.states[0].cpu()
+    first_plan = ep.first_plan[0].cpu()
+    final, believed = real[-1], believed[0].cpu()
+    out = {
+        "valid": True,
+        "success": bool(success(final[None], goal, cfg)[0]),
+        "final_distance": float((final - goal[0]).norm()),
+        "model_cost": float(planning_cost(first_plan[None], goal)[0]),
+        "model_final_distance": float((believed - goal[0]).norm()),
+        "model_vs_real": float((believed - final).norm()),
+        "touched_wall": bool(touching_wall(real, cfg).any()),
+        "stuck_at_wall": bool(touching_wall(final[None], cfg)[0]),
+        "n_plans": int(ep.n_plans),
+        "n_steps": int(ep.actions.shape[1]),
+        "wm_evals": float(ep.wm_forward[0] + 2 * ep.wm_backward[0]),
+        "seconds": seconds,
+    }
+    if draw:
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        draw_arena(ax, cfg)
+        draw_task(ax, start[0], goal[0], cfg)
+        draw_trajectory(ax, real, "real", color="black", label="reality", markers=True)
+        draw_trajectory(ax, first_plan, "model", color="tab:purple",
+                        label="model: plan" if mode == "open-loop" else "model: first plan", markers=True)
+        verdict = "reaches the goal" if out["success"] else f"misses by {out['final_distance']:.2f}"
+        ax.set_title(f"{mode}: reality {verdict}\n(model cost {out['model_cost']:.3f}; "
+                     f"{out['wm_evals'] / 1e3:.0f}k model evals, {seconds:.2f} s)", fontsize=9)
+        ax.legend(loc="lower left", fontsize=8)
+        plt.show()
+    return out
+
+
+def planner_explorer(world_model, config: WallConfig | None = None) -> W.interactive:
+    """Controls for one task and the GBP knobs (learning rate, iterations, horizon, restarts, open-loop
+    or MPC); each change re-plans and redraws model (dashed) versus reality (solid)."""
+    cfg = config or WallConfig()
+    h = cfg.half_size
+    int_slider = lambda v, lo, hi, step, d: W.IntSlider(value=v, min=lo, max=hi, step=step, description=d,  # noqa: E731
+                                                        continuous_update=False)
+    return W.interactive(explore_plan, world_model=W.fixed(world_model),
+                         start_x=_slider(-3.0, -h, h, 0.05, "start x"),
+                         start_y=_slider(3.0, -h, h, 0.05, "start y"),
+                         goal_x=_slider(3.0, -h, h, 0.05, "goal x"),
+                         goal_y=_slider(2.0, -h, h, 0.05, "goal y"),
+                         log10_lr=W.FloatSlider(value=-1.0, min=-3.0, max=0.0, step=0.1, description="log10 lr",
+                                                continuous_update=False, readout_format=".1f"),
+                         iterations=int_slider(60, 0, 300, 10, "iterations"),
+                         horizon=int_slider(cfg.max_steps, 5, 2 * cfg.max_steps, 1, "horizon"),
+                         restarts=int_slider(8, 1, 16, 1, "restarts"),
+                         mode=W.ToggleButtons(options=list(PLAN_MODES), value="open-loop"),
+                         config=W.fixed(cfg), draw=W.fixed(True), replan_every=W.fixed(3))

@@ -11,6 +11,8 @@ from gbp_utils import reproduce
 GOOD_SOURCE = [
     "import os, sys\nprint('fast flag:', os.environ.get('GBP_FAST', 'unset'))",
     "print('interpreter:', sys.executable)\nprint('cwd:', os.getcwd())",
+    # an interactive widget, as every notebook of the series has (nbclient must not choke on it)
+    "import ipywidgets as W\nW.interactive(lambda x: print('x =', x), x=W.IntSlider(value=3))",
     "6 * 7",
 ]
 
@@ -76,7 +78,7 @@ def test_full_mode_rewrites_in_place(good_notebook):
 
     executed = nbformat.read(good_notebook, as_version=4)
     code_cells = [cell for cell in executed.cells if cell.cell_type == "code"]
-    assert [cell.execution_count for cell in code_cells] == [1, 2, 3]
+    assert [cell.execution_count for cell in code_cells] == [1, 2, 3, 4]
     assert "widgets" not in executed.metadata
     assert "fast flag: unset" in _stdout(executed)
     assert code_cells[-1].outputs[0]["data"]["text/plain"] == "42"
