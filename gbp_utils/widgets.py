@@ -27,6 +27,21 @@ def _slider(value, lo, hi, step, description):
                          continuous_update=False, readout_format=".2f")
 
 
+def _invalid_task(env: WallEnv, start: torch.Tensor, goal: torch.Tensor, draw: bool) -> dict | None:
+    """None if start (1, S) and goal (1, S) are in free space; else the widgets' "invalid" result,
+    after drawing the arena with the message."""
+    if env.is_free(torch.cat([start, goal])).all():
+        return None
+    which = "start" if not env.is_free(start).all() else "goal"
+    message = f"The {which} is inside the wall: move it into free space."
+    if draw:
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        draw_arena(ax, env.config, title=message)
+        draw_task(ax, start[0], goal[0], env.config)
+        plt.show()
+    return {"valid": False, "message": message}
+
+
 def controls(ui: W.interactive) -> dict:
     """The value controls of an interactive UI by their keyword name."""
     return {w._kwarg: w for w in ui.kwargs_widgets}
@@ -42,14 +57,9 @@ def show_task(start_x: float, start_y: float, goal_x: float, goal_y: float,
     env = WallEnv(cfg)
     start = torch.tensor([[start_x, start_y]], dtype=torch.float32)
     goal = torch.tensor([[goal_x, goal_y]], dtype=torch.float32)
-    if not env.is_free(torch.cat([start, goal])).all():
-        which = "start" if not env.is_free(start).all() else "goal"
-        message = f"The {which} is inside the wall: move it into free space."
-        if draw:
-            fig, ax = plt.subplots(figsize=(4.5, 4.5))
-            draw_arena(ax, cfg, title=message)
-            plt.show()
-        return {"valid": False, "message": message}
+    invalid = _invalid_task(env, start, goal, draw)
+    if invalid:
+        return invalid
     task = TaskSet(start, goal, "eval", -1)
     oracle = run_policy(env, oracle_policy(cfg), task)
     straight = run_policy(env, straight_line_policy(cfg), task)
@@ -208,15 +218,9 @@ def explore_plan(world_model, start_x: float, start_y: float, goal_x: float, goa
     device = next(world_model.parameters()).device
     start = torch.tensor([[start_x, start_y]], dtype=torch.float32)
     goal = torch.tensor([[goal_x, goal_y]], dtype=torch.float32)
-    if not env.is_free(torch.cat([start, goal])).all():
-        which = "start" if not env.is_free(start).all() else "goal"
-        message = f"The {which} is inside the wall: move it into free space."
-        if draw:
-            fig, ax = plt.subplots(figsize=(4.5, 4.5))
-            draw_arena(ax, cfg, title=message)
-            draw_task(ax, start[0], goal[0], cfg)
-            plt.show()
-        return {"valid": False, "message": message}
+    invalid = _invalid_task(env, start, goal, draw)
+    if invalid:
+        return invalid
     H = int(horizon)
     planner = GBPPlanner(world_model, GBPConfig(iterations=int(iterations), lr=10.0 ** float(log10_lr),
                                                 restarts=int(restarts)), cfg.max_step)

@@ -11,3 +11,13 @@ except ImportError:
     pass
 else:
     torch.set_num_threads(1)
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path, monkeypatch):
+    """Every test writes its cache files into its own tmp dir, never into the repo's data/."""
+    folder = tmp_path / "data"
+    monkeypatch.setenv("GBP_DATA_DIR", str(folder))
+    return folder

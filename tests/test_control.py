@@ -3,30 +3,13 @@
 import math
 
 import pytest
+from helpers import FreeSpace
 import torch
-from torch import nn
 
 from gbp_utils.control import Episodes, run_controller, run_mpc, run_open_loop
 from gbp_utils.env import TaskSet, WallConfig, WallEnv, sample_tasks, success, touching_wall
 from gbp_utils.planners import GBPConfig, GBPPlanner, Plan
 from gbp_utils.policies import oracle_policy, straight_line_policy
-
-
-@pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("GBP_DATA_DIR", str(tmp_path / "data"))
-
-
-class FreeSpace(nn.Module):
-    """s' = s + gain * a: the true dynamics away from the wall and the border (gain 1)."""
-
-    def __init__(self, gain: float = 1.0):
-        super().__init__()
-        self.gain = gain
-        self.dummy = nn.Parameter(torch.zeros(()))
-
-    def forward(self, s, a):
-        return s + self.gain * a + 0 * self.dummy
 
 
 class Spy:

@@ -30,14 +30,6 @@ EXPERT = DataConfig(kind="expert").tiny()
 PLAY = DataConfig(kind="play").tiny()
 
 
-@pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch):
-    """Every test writes its cache files into its own tmp dir, never into the repo's data/."""
-    folder = tmp_path / "data"
-    monkeypatch.setenv("GBP_DATA_DIR", str(folder))
-    return folder
-
-
 @pytest.fixture(scope="module")
 def expert():
     return generate(EXPERT)

@@ -4,8 +4,8 @@ report, the planning-cost landscape and its inverse projection."""
 import math
 
 import pytest
+from helpers import FreeSpace
 import torch
-from torch import nn
 
 from gbp_utils.control import Episodes, run_controller, run_open_loop
 from gbp_utils.data import DataConfig, get_dataset
@@ -24,20 +24,6 @@ from gbp_utils.policies import expert_policy, oracle_policy, run_policy, straigh
 from gbp_utils.world_model import TrainConfig, WorldModelConfig, get_world_model, one_step_error
 
 CFG = WallConfig()
-
-
-@pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("GBP_DATA_DIR", str(tmp_path / "data"))
-
-
-class FreeSpace(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.dummy = nn.Parameter(torch.zeros(()))
-
-    def forward(self, s, a):
-        return s + a + 0 * self.dummy
 
 
 # --------------------------------------------------------------------------------------------

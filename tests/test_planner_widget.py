@@ -5,6 +5,7 @@ import math
 
 import matplotlib.pyplot as plt
 import pytest
+from helpers import drive
 import torch
 
 from gbp_utils.data import DataConfig, generate
@@ -14,7 +15,6 @@ from gbp_utils.world_model import TrainConfig, WorldModelConfig, train_world_mod
 
 CFG = WallConfig()
 H_ARENA = CFG.half_size
-_PENDING = object()
 RESULT_KEYS = {"valid", "success", "final_distance", "model_cost", "model_final_distance", "model_vs_real",
                "touched_wall", "stuck_at_wall", "n_plans", "n_steps", "wm_evals", "seconds"}
 # Cheap settings for driving the UI: every test sets these explicitly, so tests do not depend on order.
@@ -45,25 +45,6 @@ def model(tmp_path_factory):
 def ui(model):
     """One explorer shared by the tests; each test sets every control it relies on."""
     return planner_explorer(model, CFG)
-
-
-def drive(ui, **values):
-    """Set controls by keyword (each change re-runs the callback, as in the notebook) and return the
-    result. ipywidgets only logs exceptions raised in the callback, so a stale result is detected
-    with a sentinel set before the last change."""
-    plt.close("all")
-    c = controls(ui)
-    changed = [name for name, value in values.items() if c[name].value != value]
-    for i, name in enumerate(changed):
-        if i == len(changed) - 1:
-            ui.result = _PENDING
-        c[name].value = values[name]
-        assert c[name].value == values[name], f"{name} did not accept {values[name]!r}"
-    if not changed:
-        ui.result = _PENDING
-        ui.update()
-    assert ui.result is not _PENDING, "the callback raised; see the logged exception"
-    return ui.result
 
 
 def expected_evals(iterations, restarts, horizon):

@@ -9,32 +9,13 @@ import math
 import warnings
 
 import pytest
+from helpers import FreeSpace
 import torch
-from torch import nn
 
 from gbp_utils.planners import GBPConfig, GBPPlanner, Plan, planning_cost, starts_rep, two_leg_actions
 from gbp_utils.world_model import WorldModel, WorldModelConfig, rollout
 
 BOUND = 0.5
-
-
-@pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch):
-    """Nothing here should touch the cache, but never let a test write to the repository's data/."""
-    monkeypatch.setenv("GBP_DATA_DIR", str(tmp_path / "data"))
-
-
-class FreeSpace(nn.Module):
-    """True dynamics without walls: s' = s + gain * a. The dummy parameter lets
-    ``next(model.parameters())`` work and lets us check that planning never touches parameters."""
-
-    def __init__(self, gain: float = 1.0):
-        super().__init__()
-        self.gain = gain
-        self.dummy = nn.Parameter(torch.zeros(()))
-
-    def forward(self, s, a):
-        return s + self.gain * a + 0 * self.dummy
 
 
 class NaNRightOf(FreeSpace):

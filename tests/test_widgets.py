@@ -4,6 +4,7 @@ import math
 
 import matplotlib.pyplot as plt
 import pytest
+from helpers import _PENDING, drive
 import torch
 
 from gbp_utils.data import DataConfig, concat, generate
@@ -21,7 +22,6 @@ from gbp_utils.world_model import TrainConfig, WorldModelConfig, rollout, train_
 
 CFG = WallConfig()
 WL, WR, H = CFG.wall_left, CFG.wall_right, CFG.half_size
-_PENDING = object()
 TASK_KEYS = {"valid", "straight_blocked", "oracle_success", "straight_success", "shortest_path_length",
              "straight_ends_at_wall"}
 BOOL_KEYS = TASK_KEYS - {"shortest_path_length"}
@@ -43,25 +43,6 @@ def model():
     train, val = ds.split(0.1)
     return train_world_model(train, val, WorldModelConfig(hidden=32, n_blocks=1), TrainConfig(epochs=3),
                              progress=False).model
-
-
-def drive(ui, **values):
-    """Set controls by keyword (each change re-runs the callback, as in the notebook) and return the
-    UI's result. ipywidgets swallows exceptions raised in the callback (it only logs them), so a
-    stale result is detected with a sentinel set before the last change."""
-    plt.close("all")  # keep only the figures of this call
-    c = controls(ui)
-    changed = [name for name, value in values.items() if c[name].value != value]
-    for i, name in enumerate(changed):
-        if i == len(changed) - 1:
-            ui.result = _PENDING
-        c[name].value = values[name]
-        assert c[name].value == values[name], f"{name} did not accept {values[name]!r}"
-    if not changed:
-        ui.result = _PENDING
-        ui.update()
-    assert ui.result is not _PENDING, "the callback raised; see the logged exception"
-    return ui.result
 
 
 def sliders(ui):

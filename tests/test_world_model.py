@@ -33,13 +33,6 @@ VAL_ERROR_THRESHOLD = 0.02
 PLAY_RATIO = 5.0
 
 
-@pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch):
-    folder = tmp_path / "data"
-    monkeypatch.setenv("GBP_DATA_DIR", str(folder))
-    return folder
-
-
 @pytest.fixture(scope="module")
 def expert_split():
     ds = generate(DataConfig(kind="expert", n_episodes=200))
