@@ -10,9 +10,10 @@ from dataclasses import dataclass
 import torch
 
 from .control import run_mpc, run_open_loop
-from .data import Dataset, concat
+from .data import DataConfig, Dataset, concat, get_dataset
 from .env import TaskSet, WallEnv, sample_tasks
-from .world_model import TrainConfig, TrainResult, WorldModel, train_world_model
+from .planners import GBPConfig, GBPPlanner
+from .world_model import TrainConfig, TrainResult, WorldModel, cached_model, get_world_model, train_world_model
 
 
 # --------------------------------------------------------------------------------------------
@@ -147,3 +148,46 @@ def online_finetune(model: WorldModel, expert_train: Dataset, env: WallEnv,
         if callback is not None:
             callback(r, model, collected)
     return model, collected
+
+
+# --------------------------------------------------------------------------------------------
+# Cached finetuned models (so later notebooks load them instead of re-running the finetuning)
+# --------------------------------------------------------------------------------------------
+def get_online_model(presets, online: OnlineConfig | None = None, gbp: GBPConfig | None = None,
+                     device=None, progress: bool = True) -> TrainResult:
+    """The expert-data model of ``presets`` after online finetuning with a GBP planner; one snapshot
+    per round in ``.snapshots``. Loaded from data/ when cached for exactly these configs."""
+    P, online, gbp = presets, online or OnlineConfig(), gbp or GBPConfig()
+    config = {"base_data": [P.expert_data], "model": P.model, "train": P.train, "online": online, "gbp": gbp}
+
+    def build() -> TrainResult:
+        base = get_world_model([P.expert_data], P.model, P.train, device=device, progress=progress).model
+        expert_train, _ = get_dataset(P.expert_data).split(P.train.val_fraction, P.train.seed)
+        snapshots = []
+        model, collected = online_finetune(
+            base, expert_train, WallEnv(P.wall), lambda m: GBPPlanner(m, gbp, P.wall.max_step), online, P.train,
+            callback=lambda r, m, c: snapshots.append(copy.deepcopy(m)), device=device, progress=progress)
+        return TrainResult(model, {"collected_transitions": [len(c) for c in collected]}, snapshots)
+
+    return cached_model("online", config, build, device)
+
+
+def get_adversarial_model(presets, data_configs: list[DataConfig] | None = None,
+                          adversarial: AdversarialConfig | None = None, train_config: TrainConfig | None = None,
+                          device=None, progress: bool = True) -> TrainResult:
+    """The model trained on ``data_configs`` (default: the expert data), then adversarially finetuned
+    on the same training episodes. Loaded from data/ when cached for exactly these configs."""
+    P = presets
+    data_configs = list(data_configs or [P.expert_data])
+    adversarial = adversarial or AdversarialConfig()
+    tc = train_config or dataclasses.replace(P.train, epochs=10, lr=1e-3)
+    config = {"base_data": data_configs, "model": P.model, "train": P.train, "adversarial": adversarial,
+              "finetune": tc}
+
+    def build() -> TrainResult:
+        base = get_world_model(data_configs, P.model, P.train, device=device, progress=progress).model
+        datasets = [get_dataset(c) for c in data_configs]
+        train, _ = concat(*datasets).split(P.train.val_fraction, P.train.seed)
+        return adversarial_finetune(base, train, adversarial, tc, device=device, progress=progress)
+
+    return cached_model("adversarial", config, build, device)

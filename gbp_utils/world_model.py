@@ -122,7 +122,8 @@ def rollout(world_model: nn.Module, starts: torch.Tensor, actions: torch.Tensor)
 class TrainResult:
     model: WorldModel
     history: dict = field(default_factory=dict)  # lists per epoch: train_loss, val_loss (normalised MSE);
-    # get_world_model adds the scalar train_seconds
+    # cached_model adds the scalar train_seconds
+    snapshots: list = field(default_factory=list)  # intermediate models, e.g. one per finetuning round
 
 
 def next_state_loss(model: WorldModel, states, actions, next_states) -> torch.Tensor:
@@ -221,32 +222,66 @@ def multi_step_error(model: nn.Module, ds: Dataset, horizon: int | None = None) 
 # --------------------------------------------------------------------------------------------
 # Checkpoints
 # --------------------------------------------------------------------------------------------
+def model_path(name: str, config: dict, folder: Path | None = None) -> Path:
+    """data/<name>-<hash of config>.pt"""
+    return Path(folder or cache.data_dir()) / f"{name}-{cache.config_hash(config)}.pt"
+
+
+def _base_config(data_configs, model_config, train_config) -> dict:
+    return {"data": list(data_configs), "model": model_config, "train": train_config}
+
+
 def checkpoint_path(data_configs, model_config, train_config, folder: Path | None = None) -> Path:
-    key = cache.config_hash(list(data_configs), model_config, train_config)
-    return Path(folder or cache.data_dir()) / f"world_model-{key}.pt"
+    """Where ``get_world_model`` caches the model trained on these datasets with these configs."""
+    return model_path("world_model", _base_config(data_configs, model_config, train_config), folder)
 
 
 def save_world_model(result: TrainResult, path: Path, config: dict) -> None:
+    """Atomically save weights, history, snapshots and the config (which must hold the architecture
+    under "model")."""
     payload = {"state_dict": result.model.state_dict(), "history": result.history,
+               "snapshots": [m.state_dict() for m in result.snapshots],
                "meta": {"kind": "world_model", "format_version": cache.FORMAT_VERSION,
                         "config": cache.as_plain(config)}}
     cache.atomic_save(payload, path)
+
+
+def _restore(path: Path, model_config: WorldModelConfig, state_dict: dict, device) -> WorldModel:
+    model = WorldModel(model_config)
+    try:
+        model.load_state_dict(state_dict)
+    except (RuntimeError, KeyError) as exc:
+        raise cache.DataFileError(f"{path}: weights do not fit the stored architecture ({exc})") from exc
+    for name, p in model.state_dict().items():
+        if not torch.isfinite(p).all():
+            raise cache.DataFileError(f"{path}: parameter {name} has non-finite values")
+    return model.eval().to(device)
 
 
 def load_world_model(path: Path, config: dict | None = None, device=None) -> TrainResult:
     """Load a checkpoint; raises DataFileError (never falls back to random weights) if it is bad."""
     payload = cache.load_payload(path, "world_model", config)
     model_config = WorldModelConfig(**payload["meta"]["config"]["model"])
-    model = WorldModel(model_config)
+    model = _restore(path, model_config, payload["state_dict"], device)
+    snapshots = [_restore(path, model_config, sd, device) for sd in payload.get("snapshots", [])]
+    return TrainResult(model, payload["history"], snapshots)
+
+
+def cached_model(name: str, config: dict, build, device=None) -> TrainResult:
+    """Load data/<name>-<hash>.pt if it holds a valid model for ``config``; otherwise call
+    ``build() -> TrainResult``, record its wall time and save it atomically."""
+    path = model_path(name, config)
     try:
-        model.load_state_dict(payload["state_dict"])
-    except (RuntimeError, KeyError) as exc:
-        raise cache.DataFileError(f"{path}: weights do not fit the stored architecture ({exc})") from exc
-    for name, p in model.state_dict().items():
-        if not torch.isfinite(p).all():
-            raise cache.DataFileError(f"{path}: parameter {name} has non-finite values")
-    model.eval()
-    return TrainResult(model.to(device), payload["history"])
+        return load_world_model(path, config, device)
+    except FileNotFoundError:
+        pass
+    except cache.DataFileError as exc:
+        warnings.warn(f"Retraining {path.name}: {exc}", stacklevel=3)
+    start = time.perf_counter()
+    result = build()
+    result.history["train_seconds"] = time.perf_counter() - start
+    save_world_model(result, path, config)
+    return result
 
 
 def get_world_model(data_configs: list[DataConfig], model_config: WorldModelConfig | None = None,
@@ -257,20 +292,11 @@ def get_world_model(data_configs: list[DataConfig], model_config: WorldModelConf
     Episodes of all datasets are pooled, then split into train/validation by episode.
     """
     mc, tc = model_config or WorldModelConfig(), train_config or TrainConfig()
-    config = {"data": list(data_configs), "model": mc, "train": tc}
-    path = checkpoint_path(data_configs, mc, tc)
-    try:
-        return load_world_model(path, config, device)
-    except FileNotFoundError:
-        pass
-    except cache.DataFileError as exc:
-        warnings.warn(f"Retraining {path.name}: {exc}", stacklevel=2)
-    datasets = [get_dataset(c) for c in data_configs]
-    pooled = datasets[0] if len(datasets) == 1 else concat(*datasets)
-    train, val = pooled.split(tc.val_fraction, tc.seed)
-    start = time.perf_counter()
-    result = train_world_model(train, val, mc, tc, device=device, progress=progress)
-    result.history["train_seconds"] = time.perf_counter() - start
-    save_world_model(result, path, config)
-    return result
 
+    def build() -> TrainResult:
+        datasets = [get_dataset(c) for c in data_configs]
+        pooled = datasets[0] if len(datasets) == 1 else concat(*datasets)
+        train, val = pooled.split(tc.val_fraction, tc.seed)
+        return train_world_model(train, val, mc, tc, device=device, progress=progress)
+
+    return cached_model("world_model", _base_config(data_configs, mc, tc), build, device)

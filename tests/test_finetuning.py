@@ -110,3 +110,28 @@ def test_bad_online_configs_raise():
         OnlineConfig(execution="sometimes")
     with pytest.raises(ValueError, match="planner_share"):
         OnlineConfig(planner_share=1.0)
+
+
+def test_cached_online_model_keeps_one_snapshot_per_round_and_loads_without_retraining(monkeypatch):
+    import gbp_utils
+    from gbp_utils import finetuning
+    P = gbp_utils.presets(fast=True)
+    online = OnlineConfig(rounds=2, tasks_per_round=10, epochs_per_round=1)
+    gbp = GBPConfig(iterations=5, warm_iterations=2, restarts=2)
+    first = finetuning.get_online_model(P, online, gbp, progress=False)
+    assert len(first.snapshots) == 2 and first.history["collected_transitions"] == [600, 600]
+    monkeypatch.setattr(finetuning, "online_finetune", lambda *a, **k: pytest.fail("retrained a cached model"))
+    again = finetuning.get_online_model(P, online, gbp, progress=False)
+    x = torch.randn(5, 2), torch.randn(5, 2)
+    assert torch.equal(again.model(*x), first.model(*x))
+    assert torch.equal(again.snapshots[0](*x), first.snapshots[0](*x))
+
+
+def test_cached_adversarial_model_differs_from_its_base():
+    import gbp_utils
+    from gbp_utils import finetuning
+    P = gbp_utils.presets(fast=True)
+    adv = finetuning.get_adversarial_model(P, train_config=TrainConfig(epochs=1, lr=1e-3), progress=False)
+    base = gbp_utils.get_world_model([P.expert_data], P.model, P.train, progress=False).model
+    x = torch.randn(5, 2), torch.randn(5, 2)
+    assert not torch.equal(adv.model(*x), base(*x))
