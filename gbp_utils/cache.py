@@ -73,7 +73,8 @@ def load_payload(path: Path, kind: str, config: Any | None = None) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # any unpickling failure means the file cannot be trusted
-        raise DataFileError(f"{path} is corrupt or not a gbp_utils file ({type(exc).__name__}: {exc}). "
+        reason = str(exc).split(". ")[0].strip()  # torch appends paragraphs of advice; keep the cause
+        raise DataFileError(f"{path} is corrupt or not a gbp_utils file ({type(exc).__name__}: {reason}). "
                             "Delete it and it will be regenerated.") from exc
     if not isinstance(payload, dict) or "meta" not in payload:
         raise DataFileError(f"{path} has no metadata; it was not written by gbp_utils. Delete it.")

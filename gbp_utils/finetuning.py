@@ -13,7 +13,8 @@ from .control import run_mpc, run_open_loop
 from .data import DataConfig, Dataset, concat, get_dataset
 from .env import TaskSet, WallEnv, sample_tasks
 from .planners import GBPConfig, GBPPlanner
-from .world_model import TrainConfig, TrainResult, WorldModel, cached_model, get_world_model, train_world_model
+from .world_model import (TrainConfig, TrainResult, WorldModel, cached_model, get_world_model, next_state_loss,
+                          train_world_model)
 
 
 # --------------------------------------------------------------------------------------------
@@ -114,12 +115,14 @@ def mixing_weights(n_expert: int, n_planner: int, planner_share: float) -> torch
 
 def online_finetune(model: WorldModel, expert_train: Dataset, env: WallEnv,
                     make_planner, config: OnlineConfig | None = None, train_config: TrainConfig | None = None,
-                    callback=None, device=None, progress: bool = True) -> tuple[WorldModel, list[Dataset]]:
+                    callback=None, device=None, progress: bool = True,
+                    adversarial: AdversarialConfig | None = None) -> tuple[WorldModel, list[Dataset]]:
     """DAgger-style finetuning of a copy of ``model``.
 
     Args:
         make_planner: ``make_planner(world_model) -> planner`` (e.g. a GBPPlanner factory).
         callback: optional ``callback(round, model, collected)`` after each round (for evaluation).
+        adversarial: if given, every round fits with the adversarial loss (online + adversarial).
     Returns:
         the finetuned model and the planner datasets collected in each round.
     """
@@ -143,8 +146,10 @@ def online_finetune(model: WorldModel, expert_train: Dataset, env: WallEnv,
         planner_data = concat(*collected)
         data = concat(expert_train, planner_data)
         weights = mixing_weights(len(expert_train), len(planner_data), cfg.planner_share)
+        loss = AdversarialLoss(adversarial) if adversarial is not None else next_state_loss
         model = train_world_model(data, None, train_config=dataclasses.replace(tc, seed=tc.seed + r),
-                                  model=model, device=device, progress=progress, weights=weights).model
+                                  model=model, device=device, progress=progress, weights=weights,
+                                  batch_loss=loss).model
         if callback is not None:
             callback(r, model, collected)
     return model, collected

@@ -135,3 +135,22 @@ def test_cached_adversarial_model_differs_from_its_base():
     base = gbp_utils.get_world_model([P.expert_data], P.model, P.train, progress=False).model
     x = torch.randn(5, 2), torch.randn(5, 2)
     assert not torch.equal(adv.model(*x), base(*x))
+
+
+def test_online_finetune_with_adversarial_fits_every_round_with_the_adversarial_loss(model, expert, monkeypatch):
+    from gbp_utils import finetuning
+    calls = []
+
+    class CountingLoss(AdversarialLoss):
+        def __call__(self, *args):
+            calls.append(self.config)
+            return super().__call__(*args)
+
+    monkeypatch.setattr(finetuning, "AdversarialLoss", CountingLoss)
+    cfg = WallConfig()
+    adv = AdversarialConfig(state_factor=0.03, steps=2)
+    planner = lambda m: GBPPlanner(m, GBPConfig(iterations=3, warm_iterations=1, restarts=1), cfg.max_step)  # noqa: E731
+    online_finetune(model, expert, WallEnv(cfg), planner,
+                    OnlineConfig(rounds=2, tasks_per_round=5, execution="open-loop", epochs_per_round=1),
+                    TrainConfig(batch_size=4096), progress=False, adversarial=adv)
+    assert len(calls) == 2 and all(c is adv for c in calls)  # one full-batch epoch per round
