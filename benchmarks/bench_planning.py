@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     print(f"\nbatched vs looped open-loop planning: {speedup:.1f}x faster per task "
           f"(looped run: first {n_loop} tasks, extrapolated per task).")
     print(f"On those {n_loop} tasks: batched success {100 * same:.1f}%, looped {100 * looped_success:.1f}% "
-          "(same seed, but a task's random restarts depend on the batch it is planned in).")
+          "(restarts are shared by all tasks, so a task gets the same plan alone or in a batch).")
     return 0
 
 
