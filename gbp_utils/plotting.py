@@ -195,3 +195,62 @@ def landscape_pair(grid_xy, model_cost, real_cost, config: WallConfig | None = N
     im = plot_landscape(axes[1], grid_xy, real_cost, config, title=titles[1], start=start, goal=goal, vmax=vmax)
     fig.colorbar(im, ax=list(axes), shrink=0.85, label="final distance to the goal")
     return fig, axes
+
+
+# --------------------------------------------------------------------------------------------
+# Finetuning (notebooks 05-06): success per round, plans before and after
+# --------------------------------------------------------------------------------------------
+def plot_success_vs_round(ax, rounds, reports, label: str | None = None, color=None, marker: str = "o",
+                          offset: float = 0.0):
+    """Success rate with its 95% Wilson interval (error bars) for one planner across finetuning rounds.
+
+    Args:
+        rounds: (R,) round numbers (0 = the model before finetuning); reports: one ``EvalReport`` per round.
+        offset: shift on the x axis, so that several planners' error bars do not overlap.
+    """
+    rounds = [float(r) + offset for r in rounds]
+    if len(rounds) != len(reports):
+        raise ValueError(f"need one report per round; got {len(rounds)} rounds and {len(reports)} reports")
+    rate = np.array([r.success_rate for r in reports])
+    err = np.array([[r.success_rate - r.ci_low for r in reports], [r.ci_high - r.success_rate for r in reports]])
+    ax.errorbar(rounds, 100 * rate, yerr=100 * err, marker=marker, color=color, label=label, capsize=3,
+                linewidth=1.5)
+    ax.set(xlabel="finetuning round", ylabel="success (%)", ylim=(0, 100))
+    ax.set_xticks(sorted({round(r - offset) for r in rounds}))
+    return ax
+
+
+def plan_gallery_rows(runs: dict, tasks, indices, config: WallConfig | None = None, titles: dict | None = None,
+                      panel_size: float = 2.5):
+    """One row per run (e.g. {"before": episodes, "after": episodes}) on the same tasks, one column per task:
+    the model's first plan (dashed) and what really happened (solid).
+
+    Args:
+        runs: label -> ``control.Episodes`` on the same ``tasks``; indices: which tasks to draw.
+        titles: optional label -> list of panel titles (default: "label: task i").
+    Returns the figure.
+    """
+    cfg = config or WallConfig()
+    indices = [int(i) for i in indices]
+    if not indices or not runs:
+        raise ValueError("plan_gallery_rows needs at least one run and one task index")
+    nrows, ncols = len(runs), len(indices)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size * ncols, panel_size * nrows + 0.3), squeeze=False)
+    for row, (label, episodes) in enumerate(runs.items()):
+        for col, i in enumerate(indices):
+            ax = axes[row, col]
+            first = row == 0 and col == 0
+            draw_arena(ax, cfg)
+            draw_task(ax, tasks.starts[i], tasks.goals[i], cfg, label=first)
+            draw_trajectory(ax, episodes.states[i], "real", color="black", label="reality" if first else None)
+            if episodes.first_plan is not None:
+                draw_trajectory(ax, episodes.first_plan[i], "model", color="tab:purple",
+                                label="model: plan" if first else None)
+            title = titles[label][col] if titles and label in titles else f"{label}: task {i}"
+            ax.set_title(title, fontsize=8)
+        axes[row, 0].set_ylabel(label, fontsize=10)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False,
+               bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig

@@ -284,3 +284,137 @@ def planner_explorer(world_model, config: WallConfig | None = None) -> W.interac
                          restarts=int_slider(8, 1, 16, 1, "restarts"),
                          mode=W.ToggleButtons(options=list(PLAN_MODES), value="open-loop"),
                          config=W.fixed(cfg), draw=W.fixed(True), replan_every=W.fixed(3))
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 05: the model's wall, round by round of online finetuning
+# --------------------------------------------------------------------------------------------
+def _push_action(angle_deg: float, config: WallConfig) -> torch.Tensor:
+    """The fastest move in direction ``angle_deg`` (degrees, 0 = +x): (A,)."""
+    direction = torch.tensor([math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))])
+    return config.max_step * direction / direction.abs().max()
+
+
+@torch.no_grad()
+def push_map(world_model, angle_deg: float = 0.0, n_steps: int = 4, config: WallConfig | None = None,
+             resolution: int = 41) -> dict:
+    """Push from every point of a grid over the arena at full speed in direction ``angle_deg`` for
+    ``n_steps`` steps, in the real world and in the model, and compare where the pushes end.
+
+    Returns a dict with grid_xy (R, R, S); error (R, R): ||model end - real end|| (nan inside the wall);
+    blocked (R, R) bool: the real push touches a wall face (the arena border does not count, so pushes
+    stopped only by the border are "unblocked"); leaks (R, R) bool: blocked, and the model's
+    push ends on the other side of the wall than the real one (the model lets the agent through);
+    leak_fraction (share of blocked starts that leak), wall_error / free_error (mean error over blocked /
+    unblocked starts) and n_blocked.
+    """
+    cfg = config or WallConfig()
+    env = WallEnv(cfg)
+    h = cfg.half_size
+    axis = torch.linspace(-h, h, resolution)
+    gy, gx = torch.meshgrid(axis, axis, indexing="ij")
+    grid = torch.stack([gx, gy], -1)
+    pts = grid.reshape(-1, 2)
+    free = env.is_free(pts)
+    starts = pts[free]
+    n = int(n_steps)
+    action = _push_action(angle_deg, cfg).expand(len(starts), 2)
+    real = [starts]
+    for _ in range(n):
+        real.append(env.step(real[-1], action))
+    real = torch.stack(real, 1)  # (N, n+1, S)
+    device = next(world_model.parameters()).device
+    model = rollout(world_model, starts.to(device), action[:, None].expand(-1, n, -1).to(device))[:, -1].cpu()
+    err = (model - real[:, -1]).norm(dim=-1)
+    blocked = touching_wall(real[:, 1:], cfg).any(1)
+    side = lambda x: torch.sign(x[:, 0] - cfg.wall_x)  # noqa: E731
+    leaks = blocked & (side(model) != side(real[:, -1]))
+
+    def to_grid(values, fill):
+        out = torch.full((pts.shape[0],), fill, dtype=values.dtype)
+        out[free] = values
+        return out.reshape(resolution, resolution)
+
+    nb = int(blocked.sum())
+    return {"grid_xy": grid, "error": to_grid(err, math.nan), "blocked": to_grid(blocked, False),
+            "leaks": to_grid(leaks, False), "n_blocked": nb,
+            "leak_fraction": float(leaks.sum()) / nb if nb else math.nan,
+            "wall_error": float(err[blocked].mean()) if nb else math.nan,
+            "free_error": float(err[~blocked].mean()) if nb < len(err) else math.nan}
+
+
+def show_round(snapshots, round: int, start_x: float, start_y: float, angle_deg: float = 0.0, n_steps: int = 4,
+               config: WallConfig | None = None, draw: bool = True, resolution: int = 41) -> dict:
+    """The wall as seen by the model after ``round`` rounds of finetuning (``snapshots[0]`` = the model
+    before finetuning): a map of where full-speed pushes in direction ``angle_deg`` go wrong
+    (``push_map``), and one push from (start_x, start_y), model (dashed) versus reality (solid).
+
+    Returns a dict: valid, round; for the one push: real_final, model_final, final_error and
+    model_passes_wall (the model crosses the wall, reality does not); for the map: leak_fraction,
+    wall_error, free_error, n_blocked. A start inside the wall gives {"valid": False, "message": ...}.
+    """
+    cfg = config or WallConfig()
+    r = int(round)
+    if not 0 <= r < len(snapshots):
+        raise ValueError(f"round must be in [0, {len(snapshots) - 1}]; got {r}")
+    out = compare_push(snapshots[r], start_x, start_y, angle_deg, n_steps, cfg, draw=False)
+    if not out["valid"]:
+        if draw:
+            fig, ax = plt.subplots(figsize=(4.5, 4.5))
+            draw_arena(ax, cfg, title=out["message"])
+            plt.show()
+        return out
+    pm = push_map(snapshots[r], angle_deg, n_steps, cfg, resolution)
+    out = {"valid": True, "round": r, **out,
+           **{k: pm[k] for k in ("leak_fraction", "wall_error", "free_error", "n_blocked")}}
+    if draw:
+        from .plotting import plot_landscape
+        n = int(n_steps)
+        fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.4))
+        im = plot_landscape(axes[0], pm["grid_xy"], pm["error"], cfg, vmax=cfg.max_step * n * math.sqrt(2),
+                            cmap="magma", success_contour=False,
+                            title=f"round {r}: model error of a {n}-step push\n"
+                                  f"(lets {100 * out['leak_fraction']:.0f}% of blocked pushes through the wall)")
+        axes[0].title.set_fontsize(9)
+        leak_xy = pm["grid_xy"][pm["leaks"]]
+        axes[0].plot(leak_xy[:, 0], leak_xy[:, 1], ".", color="tab:cyan", markersize=3, zorder=6,
+                     label="model passes the wall")
+        axes[0].plot(start_x, start_y, "o", color="tab:blue", markeredgecolor="white", markersize=7, zorder=7)
+        axes[0].legend(loc="lower left", fontsize=7)
+        fig.colorbar(im, ax=axes[0], shrink=0.8, label="|model end - real end|")
+        # the one push
+        env = WallEnv(cfg)
+        start = torch.tensor([[start_x, start_y]], dtype=torch.float32)
+        actions = _push_action(angle_deg, cfg).expand(1, n, 2)
+        real = [start]
+        for t in range(n):
+            real.append(env.step(real[-1], actions[:, t]))
+        device = next(snapshots[r].parameters()).device
+        with torch.no_grad():
+            model = rollout(snapshots[r], start.to(device), actions.to(device))[0].cpu()
+        draw_arena(axes[1], cfg)
+        draw_trajectory(axes[1], torch.cat(real), "real", color="black", label="real", markers=True)
+        draw_trajectory(axes[1], model, "model", color="tab:purple", label=f"model, round {r}", markers=True)
+        axes[1].set_title(f"one push: the model ends {out['final_error']:.2f} away from reality", fontsize=9)
+        axes[1].legend(loc="upper left", fontsize=8)
+        plt.show()
+    return out
+
+
+def online_round_explorer(snapshots, config: WallConfig | None = None, start=(-2.0, 3.0), angle_deg: float = 0.0,
+                          n_steps: int = 6) -> W.interactive:
+    """A round slider over ``snapshots`` (index 0 = the model before finetuning, r = after round r) with
+    sliders for a push (start, direction, steps); redraws ``show_round``."""
+    cfg = config or WallConfig()
+    if len(snapshots) < 1:
+        raise ValueError("online_round_explorer needs at least one model")
+    h = cfg.half_size
+    return W.interactive(show_round, snapshots=W.fixed(list(snapshots)),
+                         round=W.IntSlider(value=0, min=0, max=len(snapshots) - 1, description="round",
+                                           continuous_update=False),
+                         start_x=_slider(start[0], -h, h, 0.05, "start x"),
+                         start_y=_slider(start[1], -h, h, 0.05, "start y"),
+                         angle_deg=_slider(angle_deg, -180.0, 180.0, 5.0, "angle (deg)"),
+                         n_steps=W.IntSlider(value=n_steps, min=1, max=cfg.max_steps, description="steps",
+                                             continuous_update=False),
+                         config=W.fixed(cfg), draw=W.fixed(True), resolution=W.fixed(41))
