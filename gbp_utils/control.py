@@ -47,11 +47,8 @@ def run_open_loop(env: WallEnv, planner, tasks: TaskSet, horizon: int | None = N
     """Plan ``horizon`` (default: the step budget) actions once per task, then execute them all."""
     H = horizon or env.config.max_steps
     plan = planner(tasks.starts, tasks.goals, H)
-    states = [tasks.starts]
-    for t in range(H):
-        states.append(env.step(states[-1], plan.actions[:, t]))
     B = len(tasks)
-    return Episodes(torch.stack(states, 1), env.clip_actions(plan.actions), plan.predicted_states,
+    return Episodes(env.rollout(tasks.starts, plan.actions), env.clip_actions(plan.actions), plan.predicted_states,
                     torch.full((B,), float(plan.wm_forward)), torch.full((B,), float(plan.wm_backward)),
                     plan.seconds, plan.diverged, n_plans=1)
 

@@ -188,6 +188,15 @@ class WallEnv:
             )
         return self._step(states, self.clip_actions(actions.to(states.dtype)))
 
+    @torch.no_grad()
+    def rollout(self, starts: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Execute action sequences open-loop: starts (B, S), actions (B, H, A) -> states (B, H+1, S).
+        The real-world twin of ``world_model.rollout``."""
+        states = [starts]
+        for t in range(actions.shape[1]):
+            states.append(self.step(states[-1], actions[:, t]))
+        return torch.stack(states, 1)
+
     def _step(self, p: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
         cfg = self.config
         # 1) first contact with a solid wall piece: slab test against each open box.

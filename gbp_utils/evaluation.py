@@ -152,10 +152,6 @@ def landscape(start: torch.Tensor, goal: torch.Tensor, config: WallConfig, horiz
         device = next(world_model.parameters()).device
         pred = rollout(world_model, starts.to(device), actions.to(device)).cpu()
     else:
-        env = WallEnv(config)
-        states = [starts]
-        for t in range(horizon):
-            states.append(env.step(states[-1], actions[:, t]))
-        pred = torch.stack(states, 1)
+        pred = WallEnv(config).rollout(starts, actions)
     c = planning_cost(pred, goal.cpu().expand(N, -1), cost, discount)
     return w.reshape(resolution, resolution, 2), c.reshape(resolution, resolution)

@@ -148,13 +148,8 @@ def compare_push(world_model, start_x: float, start_y: float, angle_deg: float, 
     if not env.is_free(start).all():
         return {"valid": False, "message": "The start is inside the wall: move it into free space."}
     n = int(n_steps)
-    direction = torch.tensor([math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))])
-    action = cfg.max_step * direction / direction.abs().max()  # fastest move in that direction
-    actions = action.expand(1, n, 2).clone()
-    real = [start]
-    for t in range(n):
-        real.append(env.step(real[-1], actions[:, t]))
-    real = torch.stack(real, 1)[0]
+    actions = _push_action(angle_deg, cfg).expand(1, n, 2)
+    real = env.rollout(start, actions)[0]
     device = next(world_model.parameters()).device
     with torch.no_grad():
         model = rollout(world_model, start.to(device), actions.to(device))[0].cpu()
@@ -318,13 +313,10 @@ def push_map(world_model, angle_deg: float = 0.0, n_steps: int = 4, config: Wall
     free = env.is_free(pts)
     starts = pts[free]
     n = int(n_steps)
-    action = _push_action(angle_deg, cfg).expand(len(starts), 2)
-    real = [starts]
-    for _ in range(n):
-        real.append(env.step(real[-1], action))
-    real = torch.stack(real, 1)  # (N, n+1, S)
+    actions = _push_action(angle_deg, cfg).expand(len(starts), n, 2)
+    real = env.rollout(starts, actions)  # (N, n+1, S)
     device = next(world_model.parameters()).device
-    model = rollout(world_model, starts.to(device), action[:, None].expand(-1, n, -1).to(device))[:, -1].cpu()
+    model = rollout(world_model, starts.to(device), actions.to(device))[:, -1].cpu()
     err = (model - real[:, -1]).norm(dim=-1)
     blocked = touching_wall(real[:, 1:], cfg).any(1)
     side = lambda x: torch.sign(x[:, 0] - cfg.wall_x)  # noqa: E731
@@ -386,14 +378,12 @@ def show_round(snapshots, round: int, start_x: float, start_y: float, angle_deg:
         env = WallEnv(cfg)
         start = torch.tensor([[start_x, start_y]], dtype=torch.float32)
         actions = _push_action(angle_deg, cfg).expand(1, n, 2)
-        real = [start]
-        for t in range(n):
-            real.append(env.step(real[-1], actions[:, t]))
+        real = env.rollout(start, actions)[0]
         device = next(snapshots[r].parameters()).device
         with torch.no_grad():
             model = rollout(snapshots[r], start.to(device), actions.to(device))[0].cpu()
         draw_arena(axes[1], cfg)
-        draw_trajectory(axes[1], torch.cat(real), "real", color="black", label="real", markers=True)
+        draw_trajectory(axes[1], real, "real", color="black", label="real", markers=True)
         draw_trajectory(axes[1], model, "model", color="tab:purple", label=f"model, round {r}", markers=True)
         axes[1].set_title(f"one push: the model ends {out['final_error']:.2f} away from reality", fontsize=9)
         axes[1].legend(loc="upper left", fontsize=8)

@@ -22,14 +22,6 @@ CHEAP = dict(start_x=-4.0, start_y=-3.0, goal_x=-2.0, goal_y=-1.0, log10_lr=-1.0
              restarts=2, mode="open-loop")
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """Cache files (if any) go to a tmp dir; every figure is closed after each test."""
-    monkeypatch.setenv("GBP_DATA_DIR", str(tmp_path / "data"))
-    yield
-    plt.close("all")
-
-
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     """A small expert-only world model, trained in well under a second (no cache involved)."""

@@ -27,14 +27,6 @@ TASK_KEYS = {"valid", "straight_blocked", "oracle_success", "straight_success", 
 BOOL_KEYS = TASK_KEYS - {"shortest_path_length"}
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """Cache files (if any) go to a tmp dir; every figure is closed after each test."""
-    monkeypatch.setenv("GBP_DATA_DIR", str(tmp_path / "data"))
-    yield
-    plt.close("all")
-
-
 @pytest.fixture(scope="module")
 def model():
     """A small world model trained in well under a second on expert and play data."""
