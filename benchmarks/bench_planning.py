@@ -5,7 +5,8 @@
 Loads the preset world model (``gbp_utils.presets``; trained and cached in data/ on first use),
 pins torch to one thread, and times in one run:
 
-  * GBP open loop, batched: every task planned in ONE planner call, then executed;
+  * GBP open loop, batched: every task planned in ONE planner call, then executed; the same for the
+    cheap GBP (``presets().gbp_lite``) and for CEM (``presets().cem``);
   * GBP open loop, looped: a Python loop planning one task per call, on the first ``--loop-tasks``
     tasks (extrapolated per task: per-task cost does not depend on how many are looped);
   * GBP MPC (replan every 3 steps) on the whole batch.
@@ -30,6 +31,7 @@ import gbp_utils  # noqa: E402
 from gbp_utils.control import Episodes, run_mpc, run_open_loop  # noqa: E402
 from gbp_utils.env import WallEnv, sample_tasks, success  # noqa: E402
 from gbp_utils.planners import GBPConfig, GBPPlanner  # noqa: E402
+from gbp_utils.sampling import CEMPlanner  # noqa: E402
 from gbp_utils.world_model import checkpoint_path, get_world_model  # noqa: E402
 
 
@@ -102,11 +104,17 @@ def main(argv=None) -> int:
 
     rows = []
 
-    t0 = time.perf_counter()
-    batched = run_open_loop(env, planner, tasks)
-    seconds = time.perf_counter() - t0
-    rows.append(row("GBP open loop, batched", n, seconds, evals_per_task(batched),
-                    success(batched.final_states, tasks.goals, P.wall).float().mean().item()))
+    # Batched open loop: GBP, the cheap GBP of notebooks 07-08 and CEM (same compute accounting)
+    batched = None
+    for name, planner_ in (("GBP open loop, batched", planner),
+                           ("GBP-lite open loop, batched", GBPPlanner(model, P.gbp_lite, P.wall.max_step)),
+                           ("CEM open loop, batched", CEMPlanner(model, P.cem, P.wall.max_step))):
+        t0 = time.perf_counter()
+        ep = run_open_loop(env, planner_, tasks)
+        seconds = time.perf_counter() - t0
+        batched = batched or ep
+        rows.append(row(name, n, seconds, evals_per_task(ep),
+                        success(ep.final_states, tasks.goals, P.wall).float().mean().item()))
 
     sub = type(tasks)(tasks.starts[:n_loop], tasks.goals[:n_loop], tasks.split, tasks.seed)
     finals, evals = [], []
@@ -128,7 +136,7 @@ def main(argv=None) -> int:
 
     print()
     print_table(rows, reference="GBP open loop, looped")
-    speedup = rows[1]["ms_per_task"] / rows[0]["ms_per_task"]
+    speedup = rows[3]["ms_per_task"] / rows[0]["ms_per_task"]
     same = success(batched.final_states[:n_loop], sub.goals, P.wall).float().mean().item()
     print(f"\nbatched vs looped open-loop planning: {speedup:.1f}x faster per task "
           f"(looped run: first {n_loop} tasks, extrapolated per task).")

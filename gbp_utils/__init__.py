@@ -14,6 +14,8 @@ import torch
 
 from .data import DataConfig, Dataset, get_dataset
 from .env import WallConfig, WallEnv, sample_tasks
+from .finetuning import AdversarialConfig, OnlineConfig
+from .planners import GBPConfig
 from .world_model import TrainConfig, WorldModel, WorldModelConfig, get_world_model
 
 __version__ = "0.1.0"
@@ -53,6 +55,14 @@ class Presets:
     model: WorldModelConfig
     train: TrainConfig
     n_eval_tasks: int
+    gbp: GBPConfig  # the GBP planner of notebooks 04-08 (notebook 04's defaults)
+    replan_every: int  # MPC replans every this many steps (chosen on tune tasks in notebook 04)
+    online: OnlineConfig  # the online (DAgger) finetuning of notebook 05, reused by 06-08
+    adversarial: AdversarialConfig  # online + adversarial: the budget of every online round (notebook 06)
+    adversarial_only: AdversarialConfig  # adversarial finetuning alone, expert data (chosen on tune tasks in 06)
+    n_tune_tasks: int  # "tune"-split tasks on which settings are chosen (never the eval tasks)
+    cem: "object"  # sampling.CEMConfig of notebooks 07-08 (population x iterations chosen on tune tasks in 07)
+    gbp_lite: GBPConfig  # a cheap GBP (few restarts and iterations) for the compute comparison of 07-08
     eval_seed: int = 0
 
 
@@ -63,12 +73,28 @@ def presets(fast: bool | None = None) -> Presets:
     expert = DataConfig(kind="expert", n_episodes=1000, wall=wall)
     play = DataConfig(kind="play", n_episodes=1000, wall=wall)
     train = TrainConfig()
+    # Online: open-loop execution and 30 epochs at lr 3e-3 per round were chosen on tune tasks (notebook 05).
+    online = OnlineConfig(execution="open-loop", epochs_per_round=30, lr=3e-3)
+    # Chosen on tune tasks (notebook 06): 0.05 in the online loop, 0.02 for adversarial finetuning alone.
+    adversarial = AdversarialConfig(state_factor=0.05, action_factor=0.05)
+    adversarial_only = AdversarialConfig(state_factor=0.02, action_factor=0.02)
+    gbp = GBPConfig()
+    gbp_lite = GBPConfig(restarts=2, iterations=50, warm_iterations=10)
+    from .sampling import CEMConfig
+    cem = CEMConfig(warm_iterations=3)  # MPC replans start from the shifted plan: fewer rounds, like GBP
     if fast:
+        cem = CEMConfig(population=60, elites=6, iterations=4)
+        gbp_lite = GBPConfig(restarts=1, iterations=20, warm_iterations=5)
+        gbp = GBPConfig(restarts=2, iterations=40, warm_iterations=10)  # CI: exercises the code, not the numbers
         expert, play, train = expert.tiny(), play.tiny(), train.tiny()
+        # Two short rounds; the tiny datasets need more epochs per round for as many gradient steps.
+        online = OnlineConfig(rounds=2, tasks_per_round=50, epochs_per_round=60, lr=3e-3, execution="open-loop")
     return Presets(wall=wall, expert_data=expert, play_data=play, model=WorldModelConfig(), train=train,
-                   n_eval_tasks=100 if fast else 300)
+                   n_eval_tasks=40 if fast else 300, gbp=gbp, replan_every=3, online=online,
+                   adversarial=adversarial, adversarial_only=adversarial_only, n_tune_tasks=40 if fast else 200,
+                   cem=cem, gbp_lite=gbp_lite)
 
 
 __all__ = ["fast_mode", "setup", "presets", "Presets", "WallConfig", "WallEnv", "sample_tasks",
            "DataConfig", "Dataset", "get_dataset", "TrainConfig", "WorldModel", "WorldModelConfig",
-           "get_world_model"]
+           "get_world_model", "GBPConfig", "OnlineConfig", "AdversarialConfig"]

@@ -22,9 +22,13 @@ class DataFileError(ValueError):
 
 
 def data_dir() -> Path:
-    """The cache folder: $GBP_DATA_DIR if set, else the repository's data/ folder."""
+    """The cache folder: $GBP_DATA_DIR if set; else the repository's data/ folder, which holds the
+    committed full-mode datasets, models and runs. Fast mode (GBP_FAST=1) caches under
+    build/fast/data/ instead, so quick runs never mix their small models into data/."""
     root = os.environ.get("GBP_DATA_DIR")
-    path = Path(root) if root else Path(__file__).resolve().parents[1] / "data"
+    repo = Path(__file__).resolve().parents[1]
+    fast = os.environ.get("GBP_FAST", "").strip().lower() not in ("", "0", "false", "no")
+    path = Path(root) if root else (repo / "build" / "fast" / "data" if fast else repo / "data")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -46,9 +50,19 @@ def config_hash(*configs: Any) -> str:
     return hashlib.sha256(f"v{FORMAT_VERSION}:{text}".encode()).hexdigest()[:12]
 
 
+def _log_use(path: Path) -> None:
+    """Append ``path`` to the file named by $GBP_CACHE_LOG, if set: which cached files a run really used
+    (to prune data/ of files no notebook needs any more)."""
+    log = os.environ.get("GBP_CACHE_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{Path(path).resolve()}\n")
+
+
 def atomic_save(payload: dict, path: Path) -> None:
     """torch.save to a temporary file in the same folder, then rename: readers never see half a file."""
     path = Path(path)
+    _log_use(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -70,6 +84,7 @@ def load_payload(path: Path, kind: str, config: Any | None = None) -> dict:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
+    _log_use(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # any unpickling failure means the file cannot be trusted

@@ -155,3 +155,49 @@ def landscape(start: torch.Tensor, goal: torch.Tensor, config: WallConfig, horiz
         pred = WallEnv(config).rollout(starts, actions)
     c = planning_cost(pred, goal.cpu().expand(N, -1), cost, discount)
     return w.reshape(resolution, resolution, 2), c.reshape(resolution, resolution)
+
+
+def roughness(grid_xy: torch.Tensor, cost: torch.Tensor) -> float:
+    """Mean gradient-norm variation of a landscape over a regular grid (R, R, 2) -> cost (R, R).
+
+    The gradient field of the cost is taken by central finite differences; its variation between
+    neighbouring grid points, ||grad c(w) - grad c(w')|| / |w - w'|, is averaged over all neighbour pairs
+    in x and y. A smooth bowl has a small, nearly constant value; cliffs and narrow false valleys give
+    large values. Units: cost per (slice unit)^2, so compare landscapes of the same slice only.
+    """
+    if grid_xy.ndim != 3 or cost.shape != grid_xy.shape[:2] or min(cost.shape) < 3:
+        raise ValueError(f"need grid_xy (R, R, 2) and cost (R, R) with R >= 3; got {tuple(grid_xy.shape)}, "
+                         f"{tuple(cost.shape)}")
+    hx = float(grid_xy[0, 1, 0] - grid_xy[0, 0, 0])
+    hy = float(grid_xy[1, 0, 1] - grid_xy[0, 0, 1])
+    gy, gx = torch.gradient(cost.double(), spacing=(hy, hx))
+    g = torch.stack([gx, gy], -1)  # (R, R, 2)
+    along_x = (g[:, 1:] - g[:, :-1]).norm(dim=-1) / abs(hx)
+    along_y = (g[1:] - g[:-1]).norm(dim=-1) / abs(hy)
+    return float(torch.cat([along_x.flatten(), along_y.flatten()]).mean())
+
+
+def slice_statistics(tasks: TaskSet, config: WallConfig, horizon: int, models: dict, resolution: int = 31):
+    """Landscape statistics of several models over the waypoint slices of many tasks.
+
+    For each model (``{name: world_model}``): mean ``roughness`` of its slice, the mean roughness of the
+    real slices of the same tasks (``real roughness``, identical for every row), and ``false valley``:
+    the share of tasks whose model-best waypoint promises success (model cost <= success radius) but
+    fails in reality. Returns a pandas DataFrame indexed by model name.
+    """
+    import pandas as pd
+    real = [landscape(tasks.starts[i].cpu(), tasks.goals[i].cpu(), config, horizon, None, resolution)
+            for i in range(len(tasks))]
+    real_rough = sum(roughness(g, c) for g, c in real) / len(real)
+    rows = []
+    for name, model in models.items():
+        rough, false_valley = 0.0, 0
+        for i, (grid, real_cost) in enumerate(real):
+            _, cost = landscape(tasks.starts[i].cpu(), tasks.goals[i].cpu(), config, horizon, model, resolution)
+            rough += roughness(grid, cost)
+            best = cost.flatten().argmin()
+            false_valley += int(cost.flatten()[best] <= config.success_radius
+                                and real_cost.flatten()[best] > config.success_radius)
+        rows.append({"model": name, "roughness": rough / len(real), "real roughness": real_rough,
+                     "false valley": false_valley / len(real)})
+    return pd.DataFrame(rows).set_index("model")

@@ -52,7 +52,8 @@ class AdversarialLoss:
         pred = model(s + d_s, a + d_a)
         return ((pred - s_next) / model.delta_std).pow(2).mean()
 
-    def __call__(self, model: WorldModel, s, a, s_next) -> torch.Tensor:
+    def perturbation(self, model: WorldModel, s, a, s_next) -> tuple[torch.Tensor, torch.Tensor]:
+        """The worst-case input perturbations (d_s, d_a) for a batch, each inside its box [-eps, eps]."""
         cfg = self.config
         if self.eps_s is None:  # fixed from the first minibatch
             self.eps_s = cfg.state_factor * s.std(0)
@@ -69,8 +70,12 @@ class AdversarialLoss:
             with torch.no_grad():
                 d_s = torch.maximum(torch.minimum(d_s + step * eps_s * g_s.sign(), eps_s), -eps_s)
                 d_a = torch.maximum(torch.minimum(d_a + step * eps_a * g_a.sign(), eps_a), -eps_a)
+        return d_s.detach(), d_a.detach()
+
+    def __call__(self, model: WorldModel, s, a, s_next) -> torch.Tensor:
+        d_s, d_a = self.perturbation(model, s, a, s_next)
         # Train on the perturbed inputs only (no clean/adversarial mix), against the clean target.
-        return self._loss(model, s, a, d_s.detach(), d_a.detach(), s_next)
+        return self._loss(model, s, a, d_s, d_a, s_next)
 
 
 def adversarial_finetune(model: WorldModel, train: Dataset, config: AdversarialConfig | None = None,
@@ -159,19 +164,32 @@ def online_finetune(model: WorldModel, expert_train: Dataset, env: WallEnv,
 # Cached finetuned models (so later notebooks load them instead of re-running the finetuning)
 # --------------------------------------------------------------------------------------------
 def get_online_model(presets, online: OnlineConfig | None = None, gbp: GBPConfig | None = None,
-                     device=None, progress: bool = True) -> TrainResult:
-    """The expert-data model of ``presets`` after online finetuning with a GBP planner; one snapshot
-    per round in ``.snapshots``. Loaded from data/ when cached for exactly these configs."""
+                     device=None, progress: bool = True, adversarial: AdversarialConfig | None = None,
+                     data_configs: list[DataConfig] | None = None, train_config: TrainConfig | None = None
+                     ) -> TrainResult:
+    """The base model of ``presets`` after online finetuning with a GBP planner; one snapshot per
+    round in ``.snapshots``. Loaded from data/ when cached for exactly these configs.
+
+    adversarial: fit every round with the adversarial loss (online + adversarial).
+    data_configs: the base model's data (default: the expert data only); the same episodes are the
+        "expert" side of the mix. train_config: the base model's training (default ``presets.train``;
+        change its seed for another training seed).
+    """
     P, online, gbp = presets, online or OnlineConfig(), gbp or GBPConfig()
-    config = {"base_data": [P.expert_data], "model": P.model, "train": P.train, "online": online, "gbp": gbp}
+    data_configs = list(data_configs or [P.expert_data])
+    tc = train_config or P.train
+    config = {"base_data": data_configs, "model": P.model, "train": tc, "online": online, "gbp": gbp}
+    if adversarial is not None:  # keys only when used, so older caches keep their names
+        config["adversarial"] = adversarial
 
     def build() -> TrainResult:
-        base = get_world_model([P.expert_data], P.model, P.train, device=device, progress=progress).model
-        expert_train, _ = get_dataset(P.expert_data).split(P.train.val_fraction, P.train.seed)
+        base = get_world_model(data_configs, P.model, tc, device=device, progress=progress).model
+        base_train, _ = concat(*[get_dataset(c) for c in data_configs]).split(tc.val_fraction, tc.seed)
         snapshots = []
         model, collected = online_finetune(
-            base, expert_train, WallEnv(P.wall), lambda m: GBPPlanner(m, gbp, P.wall.max_step), online, P.train,
-            callback=lambda r, m, c: snapshots.append(copy.deepcopy(m)), device=device, progress=progress)
+            base, base_train, WallEnv(P.wall), lambda m: GBPPlanner(m, gbp, P.wall.max_step), online, tc,
+            callback=lambda r, m, c: snapshots.append(copy.deepcopy(m)), device=device, progress=progress,
+            adversarial=adversarial)
         return TrainResult(model, {"collected_transitions": [len(c) for c in collected]}, snapshots)
 
     return cached_model("online", config, build, device)
@@ -179,20 +197,26 @@ def get_online_model(presets, online: OnlineConfig | None = None, gbp: GBPConfig
 
 def get_adversarial_model(presets, data_configs: list[DataConfig] | None = None,
                           adversarial: AdversarialConfig | None = None, train_config: TrainConfig | None = None,
-                          device=None, progress: bool = True) -> TrainResult:
+                          device=None, progress: bool = True, base_train: TrainConfig | None = None
+                          ) -> TrainResult:
     """The model trained on ``data_configs`` (default: the expert data), then adversarially finetuned
-    on the same training episodes. Loaded from data/ when cached for exactly these configs."""
+    on the same training episodes. Loaded from data/ when cached for exactly these configs.
+
+    train_config: the finetuning (default: 10 epochs at lr 1e-3); base_train: the base model's
+    training (default ``presets.train``; change its seed for another training seed).
+    """
     P = presets
     data_configs = list(data_configs or [P.expert_data])
     adversarial = adversarial or AdversarialConfig()
-    tc = train_config or dataclasses.replace(P.train, epochs=10, lr=1e-3)
-    config = {"base_data": data_configs, "model": P.model, "train": P.train, "adversarial": adversarial,
+    base_tc = base_train or P.train
+    tc = train_config or dataclasses.replace(base_tc, epochs=10, lr=1e-3)
+    config = {"base_data": data_configs, "model": P.model, "train": base_tc, "adversarial": adversarial,
               "finetune": tc}
 
     def build() -> TrainResult:
-        base = get_world_model(data_configs, P.model, P.train, device=device, progress=progress).model
+        base = get_world_model(data_configs, P.model, base_tc, device=device, progress=progress).model
         datasets = [get_dataset(c) for c in data_configs]
-        train, _ = concat(*datasets).split(P.train.val_fraction, P.train.seed)
+        train, _ = concat(*datasets).split(base_tc.val_fraction, base_tc.seed)
         return adversarial_finetune(base, train, adversarial, tc, device=device, progress=progress)
 
     return cached_model("adversarial", config, build, device)

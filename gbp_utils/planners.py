@@ -108,6 +108,18 @@ def two_leg_actions(waypoints: torch.Tensor, starts: torch.Tensor, goals: torch.
     return torch.cat([first, second], 1)
 
 
+def check_plan_inputs(starts: torch.Tensor, goals: torch.Tensor, horizon: int,
+                      warm_start: torch.Tensor | None) -> None:
+    """The argument checks every planner's ``__call__`` shares, with messages that say what to pass."""
+    if starts.ndim != 2 or goals.shape != starts.shape:
+        raise ValueError(f"starts and goals must both be (B, S); got {tuple(starts.shape)}, {tuple(goals.shape)}")
+    if horizon < 1:
+        raise ValueError(f"horizon must be >= 1; got {horizon}")
+    B, S = starts.shape  # actions are displacements in this series: A == S
+    if warm_start is not None and tuple(warm_start.shape) != (B, horizon, S):
+        raise ValueError(f"warm_start must be (B, H, A) = {(B, horizon, S)}; got {tuple(warm_start.shape)}")
+
+
 def _to_pre_tanh(actions: torch.Tensor, bound: float) -> torch.Tensor:
     # Trap: tanh never reaches +-1, so warm starts at the bound are pulled in by a hair (exact elsewhere).
     return torch.atanh((actions / bound).clamp(-0.999, 0.999))
@@ -141,15 +153,10 @@ class GBPPlanner:
             trace: also return the actions of the chosen restart at every iteration.
         """
         cfg, bound = self.config, self.action_bound
-        if starts.ndim != 2 or goals.shape != starts.shape:
-            raise ValueError(f"starts and goals must both be (B, S); got {tuple(starts.shape)}, {tuple(goals.shape)}")
-        if horizon < 1:
-            raise ValueError(f"horizon must be >= 1; got {horizon}")
+        check_plan_inputs(starts, goals, horizon, warm_start)
         B, S = starts.shape
         A, K = S, cfg.restarts  # actions are displacements in this series: A == S
         device = starts.device
-        if warm_start is not None and tuple(warm_start.shape) != (B, horizon, A):
-            raise ValueError(f"warm_start must be (B, H, A) = {(B, horizon, A)}; got {tuple(warm_start.shape)}")
         iterations = cfg.iterations if warm_start is None else cfg.warm_iterations
         t0 = time.perf_counter()
 

@@ -254,3 +254,65 @@ def plan_gallery_rows(runs: dict, tasks, indices, config: WallConfig | None = No
                bbox_to_anchor=(0.5, -0.02))
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
+
+
+def success_bars(ax, table: dict, colors: dict | None = None, title: str | None = None, annotate: bool = True):
+    """Grouped bar chart of success rates with 95% Wilson intervals.
+
+    table: {group (x tick): {series (bar colour): EvalReport}}; every group may hold any subset of the
+    series. Bars are annotated with the success percentage.
+    """
+    groups = list(table)
+    series = list(dict.fromkeys(s for g in groups for s in table[g]))
+    if not groups or not series:
+        raise ValueError("success_bars needs at least one group with one report")
+    palette = sns.color_palette("colorblind", len(series))
+    width = 0.8 / len(series)
+    for j, s in enumerate(series):
+        xs, rates, err = [], [], [[], []]
+        for i, g in enumerate(groups):
+            r = table[g].get(s)
+            if r is None:
+                continue
+            xs.append(i - 0.4 + (j + 0.5) * width)
+            rates.append(100 * r.success_rate)
+            err[0].append(100 * (r.success_rate - r.ci_low))
+            err[1].append(100 * (r.ci_high - r.success_rate))
+        color = (colors or {}).get(s, palette[j])
+        bars = ax.bar(xs, rates, width * 0.95, yerr=err, capsize=2, color=color, label=s, error_kw={"linewidth": 1})
+        if annotate:
+            for b, v in zip(bars, rates):
+                ax.text(b.get_x() + b.get_width() / 2, 2, f"{v:.0f}", ha="center", va="bottom", fontsize=7,
+                        color="white", fontweight="bold")
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels(groups, fontsize=8)
+    ax.set(ylabel="success (%), 95% CI", ylim=(0, 100))
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left")
+    return ax
+
+
+
+def plot_success_vs_compute(axes, curve, colors: dict | None = None):
+    """Two panels from ``experiments.compute_curve``: success (with 95% CIs) against world-model
+    evaluations per task and against wall time per task, both on log axes. One line per
+    (model, family, execution); markers are the budgets."""
+    if len(axes) != 2:
+        raise ValueError("plot_success_vs_compute needs two axes (evaluations, wall time)")
+    groups = list(curve.groupby(["model", "family", "execution"], sort=False))
+    palette = sns.color_palette("colorblind", len(groups))
+    for i, ((model, family, execution), g) in enumerate(groups):
+        color = (colors or {}).get((model, family), palette[i])
+        style = "-" if family.startswith("GBP") else "--"
+        marker = "o" if execution == "open-loop" else "s"
+        for ax, x in zip(axes, ("wm_evals_per_task", "wall_s_per_task")):
+            err = 100 * np.array([g.success_rate - g.ci_low, g.ci_high - g.success_rate])
+            ax.errorbar(g[x], 100 * g.success_rate, yerr=err, color=color, linestyle=style, marker=marker,
+                        capsize=2, label=f"{family} {execution}, {model}")
+    axes[0].set(xscale="log", xlabel="world-model step evaluations per task", ylabel="success (%)", ylim=(0, 100))
+    axes[1].set(xscale="log", xlabel="wall time per task (s)", ylim=(0, 100))
+    for ax in axes:
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())  # only decade labels: minor ones overlap
+    axes[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    return axes

@@ -42,6 +42,14 @@ def _invalid_task(env: WallEnv, start: torch.Tensor, goal: torch.Tensor, draw: b
     return {"valid": False, "message": message}
 
 
+def _task(env: WallEnv, start_x, start_y, goal_x, goal_y, draw: bool):
+    """Slider values -> (start (1, S), goal (1, S), None), or (.., .., the "invalid" result) if either
+    lies inside the wall (see ``_invalid_task``)."""
+    start = torch.tensor([[start_x, start_y]], dtype=torch.float32)
+    goal = torch.tensor([[goal_x, goal_y]], dtype=torch.float32)
+    return start, goal, _invalid_task(env, start, goal, draw)
+
+
 def controls(ui: W.interactive) -> dict:
     """The value controls of an interactive UI by their keyword name."""
     return {w._kwarg: w for w in ui.kwargs_widgets}
@@ -55,9 +63,7 @@ def show_task(start_x: float, start_y: float, goal_x: float, goal_y: float,
     """Run the oracle and the straight-line controller on one task; draw both; return the outcome."""
     cfg = config or WallConfig()
     env = WallEnv(cfg)
-    start = torch.tensor([[start_x, start_y]], dtype=torch.float32)
-    goal = torch.tensor([[goal_x, goal_y]], dtype=torch.float32)
-    invalid = _invalid_task(env, start, goal, draw)
+    start, goal, invalid = _task(env, start_x, start_y, goal_x, goal_y, draw)
     if invalid:
         return invalid
     task = TaskSet(start, goal, "eval", -1)
@@ -211,9 +217,7 @@ def explore_plan(world_model, start_x: float, start_y: float, goal_x: float, goa
     cfg = config or WallConfig()
     env = WallEnv(cfg)
     device = next(world_model.parameters()).device
-    start = torch.tensor([[start_x, start_y]], dtype=torch.float32)
-    goal = torch.tensor([[goal_x, goal_y]], dtype=torch.float32)
-    invalid = _invalid_task(env, start, goal, draw)
+    start, goal, invalid = _task(env, start_x, start_y, goal_x, goal_y, draw)
     if invalid:
         return invalid
     H = int(horizon)
@@ -408,3 +412,211 @@ def online_round_explorer(snapshots, config: WallConfig | None = None, start=(-2
                          n_steps=W.IntSlider(value=n_steps, min=1, max=cfg.max_steps, description="steps",
                                              continuous_update=False),
                          config=W.fixed(cfg), draw=W.fixed(True), resolution=W.fixed(41))
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 06: the landscape and a plan as the adversarial budget epsilon grows
+# --------------------------------------------------------------------------------------------
+def show_epsilon(models: dict, eps: float, start_x: float, start_y: float, goal_x: float, goal_y: float,
+                 config: WallConfig | None = None, gbp: GBPConfig | None = None, draw: bool = True,
+                 resolution: int = 31) -> dict:
+    """The planning-cost landscape (the two-leg waypoint slice of notebook 04) of the model finetuned
+    with budget ``eps`` (a key of ``models``; 0 = no adversarial finetuning), and its open-loop GBP
+    plan for the task, model (dashed) versus reality (solid).
+
+    Returns a dict: valid, eps, roughness (``evaluation.roughness`` of the model's slice),
+    real_roughness (the same for the real landscape), success, final_distance (real),
+    model_final_distance (where the model believes the plan ends), false_valley (the model's best
+    waypoint promises success but really fails). A start or goal in the wall gives {"valid": False, ...}.
+    """
+    from .evaluation import landscape, roughness
+    cfg = config or WallConfig()
+    key = float(eps)
+    if key not in models:
+        raise ValueError(f"eps must be one of {sorted(models)}; got {eps}")
+    model = models[key]
+    env = WallEnv(cfg)
+    start, goal, invalid = _task(env, start_x, start_y, goal_x, goal_y, draw)
+    if invalid:
+        return invalid
+    H = cfg.max_steps
+    grid, model_cost = landscape(start[0], goal[0], cfg, H, model, resolution)
+    _, real_cost = landscape(start[0], goal[0], cfg, H, None, resolution)
+    best = model_cost.flatten().argmin()
+    device = next(model.parameters()).device
+    task = TaskSet(start.to(device), goal.to(device), "eval", -1)
+    ep = run_open_loop(env, GBPPlanner(model, gbp or GBPConfig(), cfg.max_step), task)
+    final = ep.states[0, -1].cpu()
+    out = {"valid": True, "eps": key,
+           "roughness": roughness(grid, model_cost), "real_roughness": roughness(grid, real_cost),
+           "success": bool(success(final[None], goal, cfg)[0]),
+           "final_distance": float((final - goal[0]).norm()),
+           "model_final_distance": float((ep.first_plan[0, -1].cpu() - goal[0]).norm()),
+           "false_valley": bool(model_cost.flatten()[best] <= cfg.success_radius
+                                and real_cost.flatten()[best] > cfg.success_radius)}
+    if draw:
+        from .plotting import plot_landscape
+        fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.4))
+        vmax = float(real_cost.max())
+        im = plot_landscape(axes[0], grid, model_cost, cfg, start=start[0], goal=goal[0], vmax=vmax,
+                            title=f"model landscape, eps = {key:g}\n(roughness {out['roughness']:.2f}; "
+                                  f"real {out['real_roughness']:.2f})")
+        axes[0].title.set_fontsize(9)
+        fig.colorbar(im, ax=axes[0], shrink=0.8, label="predicted final distance")
+        draw_arena(axes[1], cfg)
+        draw_task(axes[1], start[0], goal[0], cfg)
+        draw_trajectory(axes[1], ep.states[0].cpu(), "real", color="black", label="reality", markers=True)
+        draw_trajectory(axes[1], ep.first_plan[0].cpu(), "model", color="tab:purple", label="model: plan",
+                        markers=True)
+        verdict = "reaches the goal" if out["success"] else f"misses by {out['final_distance']:.2f}"
+        axes[1].set_title(f"open-loop GBP: reality {verdict}", fontsize=9)
+        axes[1].legend(loc="lower left", fontsize=8)
+        plt.show()
+    return out
+
+
+def epsilon_explorer(models: dict, config: WallConfig | None = None, gbp: GBPConfig | None = None,
+                     start=(-3.0, 3.0), goal=(3.0, 2.0)) -> W.interactive:
+    """An eps slider over ``models`` ({eps: finetuned model}) plus start/goal sliders; redraws
+    ``show_epsilon`` (landscape slice and open-loop plan)."""
+    cfg = config or WallConfig()
+    if not models:
+        raise ValueError("epsilon_explorer needs at least one model, e.g. {0.0: base_model}")
+    h = cfg.half_size
+    options = sorted(float(e) for e in models)
+    return W.interactive(show_epsilon, models=W.fixed({float(k): v for k, v in models.items()}),
+                         eps=W.SelectionSlider(options=options, value=options[0], description="epsilon",
+                                               continuous_update=False),
+                         start_x=_slider(start[0], -h, h, 0.05, "start x"),
+                         start_y=_slider(start[1], -h, h, 0.05, "start y"),
+                         goal_x=_slider(goal[0], -h, h, 0.05, "goal x"),
+                         goal_y=_slider(goal[1], -h, h, 0.05, "goal y"),
+                         config=W.fixed(cfg), gbp=W.fixed(gbp), draw=W.fixed(True), resolution=W.fixed(31))
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 07: CEM's population and iterations
+# --------------------------------------------------------------------------------------------
+def show_cem(models: dict, model: str, population: int, iterations: int, start_x: float, start_y: float,
+             goal_x: float, goal_y: float, config: WallConfig | None = None, draw: bool = True) -> dict:
+    """Plan one task open-loop with CEM (``sampling.CEMConfig`` defaults, elites = 10% of the
+    population) through ``models[model]`` and execute it for real; draws the best plan as the model
+    sees it (dashed), reality (solid), and the best model cost per CEM round.
+
+    Returns a dict: valid, success, final_distance (real), model_cost (the plan's predicted final
+    distance), wm_evals (model step evaluations per task) and seconds.
+    """
+    from .sampling import CEMConfig, CEMPlanner
+    cfg = config or WallConfig()
+    if model not in models:
+        raise ValueError(f"model must be one of {list(models)}; got {model!r}")
+    population, iterations = int(population), int(iterations)
+    if population < 2 or iterations < 0:
+        raise ValueError(f"population must be >= 2 and iterations >= 0; got {population}, {iterations}")
+    env = WallEnv(cfg)
+    start, goal, invalid = _task(env, start_x, start_y, goal_x, goal_y, draw)
+    if invalid:
+        return invalid
+    world_model = models[model]
+    device = next(world_model.parameters()).device
+    planner = CEMPlanner(world_model, CEMConfig(population=population, elites=max(1, population // 10),
+                                                iterations=iterations), cfg.max_step)
+    task = TaskSet(start.to(device), goal.to(device), "eval", -1)
+    t0 = time.perf_counter()
+    plan = planner(task.starts, task.goals, cfg.max_steps)
+    seconds = time.perf_counter() - t0
+    real = env.rollout(start, plan.actions.cpu())[0]
+    final = real[-1]
+    out = {"valid": True, "success": bool(success(final[None], goal, cfg)[0]),
+           "final_distance": float((final - goal[0]).norm()), "model_cost": float(plan.cost[0]),
+           "wm_evals": float(plan.wm_forward + 2 * plan.wm_backward), "seconds": seconds}
+    if draw:
+        fig, axes = plt.subplots(1, 2, figsize=(9.0, 4.2), gridspec_kw={"width_ratios": [1.1, 1]})
+        draw_arena(axes[0], cfg)
+        draw_task(axes[0], start[0], goal[0], cfg)
+        draw_trajectory(axes[0], real, "real", color="black", label="reality", markers=True)
+        draw_trajectory(axes[0], plan.predicted_states[0].cpu(), "model", color="tab:green",
+                        label=f"model ({model})", markers=True)
+        verdict = "reaches the goal" if out["success"] else f"misses by {out['final_distance']:.2f}"
+        axes[0].set_title(f"CEM {population} x {iterations}: reality {verdict}\n"
+                          f"({out['wm_evals'] / 1e3:.0f}k model evals, {seconds:.2f} s)", fontsize=9)
+        axes[0].legend(loc="lower left", fontsize=8)
+        axes[1].plot(range(len(plan.cost_history)), plan.cost_history[:, 0].cpu(), marker="o", color="tab:green")
+        axes[1].axhline(cfg.success_radius, color="gray", linestyle=":", label="success radius")
+        axes[1].set(xlabel="CEM round", ylabel="best predicted final distance", yscale="log",
+                    title="what the model promises")
+        axes[1].legend(fontsize=8)
+        fig.tight_layout()
+        plt.show()
+    return out
+
+
+def cem_explorer(models: dict, config: WallConfig | None = None, start=(-3.0, 3.0), goal=(3.0, 2.0)
+                 ) -> W.interactive:
+    """A model chooser, population and iterations sliders and start/goal sliders; redraws ``show_cem``."""
+    cfg = config or WallConfig()
+    if not models:
+        raise ValueError("cem_explorer needs at least one model, e.g. {'true dynamics': TrueDynamicsModel()}")
+    h = cfg.half_size
+    names = list(models)
+    return W.interactive(show_cem, models=W.fixed(dict(models)),
+                         model=W.Dropdown(options=names, value=names[0], description="model"),
+                         population=W.IntSlider(value=300, min=10, max=1000, step=10, description="population",
+                                                continuous_update=False),
+                         iterations=W.IntSlider(value=10, min=0, max=30, description="iterations",
+                                                continuous_update=False),
+                         start_x=_slider(start[0], -h, h, 0.05, "start x"),
+                         start_y=_slider(start[1], -h, h, 0.05, "start y"),
+                         goal_x=_slider(goal[0], -h, h, 0.05, "goal x"),
+                         goal_y=_slider(goal[1], -h, h, 0.05, "goal y"),
+                         config=W.fixed(cfg), draw=W.fixed(True))
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 08: browse the final evaluation's runs task by task
+# --------------------------------------------------------------------------------------------
+def show_result(runs: dict, tasks: TaskSet, run: str, task: int, config: WallConfig | None = None,
+                draw: bool = True) -> dict:
+    """One evaluated task of one run (``runs``: {name: control.Episodes} on ``tasks``): the executed
+    path (solid) and the model's first plan (dashed, if the planner had a model).
+
+    Returns a dict: run, task, success, final_distance, touched_wall, and run_success_rate (the whole
+    run's success, for context).
+    """
+    cfg = config or WallConfig()
+    if run not in runs:
+        raise ValueError(f"run must be one of {list(runs)}; got {run!r}")
+    i = int(task)
+    if not 0 <= i < len(tasks):
+        raise ValueError(f"task must be in [0, {len(tasks) - 1}]; got {task}")
+    ep = runs[run]
+    states = ep.states[i].cpu()
+    goal = tasks.goals[i].cpu()
+    ok = success(ep.states[:, -1].cpu(), tasks.goals.cpu(), cfg)
+    out = {"run": run, "task": i, "success": bool(ok[i]), "final_distance": float((states[-1] - goal).norm()),
+           "touched_wall": bool(touching_wall(states, cfg).any()), "run_success_rate": float(ok.float().mean())}
+    if draw:
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        draw_arena(ax, cfg)
+        draw_task(ax, tasks.starts[i].cpu(), goal, cfg)
+        draw_trajectory(ax, states, "real", color="black", label="reality", markers=True)
+        if ep.first_plan is not None:
+            draw_trajectory(ax, ep.first_plan[i].cpu(), "model", color="tab:purple", label="model: first plan")
+        verdict = "success" if out["success"] else f"miss by {out['final_distance']:.2f}"
+        ax.set_title(f"{run}\ntask {i}: {verdict} (run: {100 * out['run_success_rate']:.0f}%)", fontsize=9)
+        ax.legend(loc="lower left", fontsize=8)
+        plt.show()
+    return out
+
+
+def results_explorer(runs: dict, tasks: TaskSet, config: WallConfig | None = None) -> W.interactive:
+    """A run chooser and a task slider over already evaluated runs; redraws ``show_result`` (no planning)."""
+    if not runs:
+        raise ValueError("results_explorer needs at least one run")
+    names = list(runs)
+    return W.interactive(show_result, runs=W.fixed(dict(runs)), tasks=W.fixed(tasks),
+                         run=W.Dropdown(options=names, value=names[0], description="run",
+                                        layout=W.Layout(width="420px")),
+                         task=W.IntSlider(value=0, min=0, max=len(tasks) - 1, description="task",
+                                          continuous_update=False),
+                         config=W.fixed(config or WallConfig()), draw=W.fixed(True))

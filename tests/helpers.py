@@ -1,4 +1,6 @@
 """Test helpers shared by several test files (fixtures live in conftest.py)."""
+import math
+
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
@@ -38,3 +40,57 @@ def drive(ui, **values):
         ui.update()
     assert ui.result is not _PENDING, "the callback raised; see the logged exception"
     return ui.result
+
+
+def tiny_world_model(seed: int = 0, hidden: int = 8):
+    """A small untrained WorldModel (random weights, identity normaliser): cheap to plan through."""
+    from gbp_utils.world_model import WorldModel, WorldModelConfig
+
+    torch.manual_seed(seed)
+    return WorldModel(WorldModelConfig(hidden=hidden, n_blocks=1))
+
+
+class NaNRightOf(FreeSpace):
+    """Free space, but the model returns NaN whenever the predicted x exceeds ``x_max``."""
+
+    def __init__(self, x_max: float = 3.0):
+        super().__init__()
+        self.x_max = x_max
+
+    def forward(self, s, a):
+        nxt = super().forward(s, a)
+        return torch.where(nxt[..., :1] > self.x_max, torch.full_like(nxt, math.nan), nxt)
+
+
+class Recording(FreeSpace):
+    """Free space that records every call (inputs and outputs) and counts backward rows."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+        self.backward_rows = 0
+
+    def forward(self, s, a):
+        out = super().forward(s, a)
+        self.calls.append((s.detach().clone(), a.detach().clone(), out.detach().clone()))
+        return _CountBackward.apply(out, self)
+
+
+class _CountBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, owner):
+        ctx.owner = owner
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        ctx.owner.backward_rows += grad.shape[0]
+        return grad, None
+
+
+def reachable_tasks(n: int, seed: int, reach: float = 2.0):
+    """Random starts in the arena and goals within ``reach`` (L-inf) of them."""
+    g = torch.Generator().manual_seed(seed)
+    starts = torch.rand(n, 2, generator=g) * 8 - 4
+    goals = starts + (torch.rand(n, 2, generator=g) * 2 - 1) * reach
+    return starts, goals

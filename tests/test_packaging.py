@@ -101,3 +101,19 @@ def test_ci_runs_the_readme_commands():
     )
     setup = _setup_pip_steps()
     assert result.stdout.splitlines() == setup + _readme_block("test-command")
+
+
+def test_readme_results_table_is_generated_from_the_committed_csv():
+    """The README's results table must be exactly what ``python -m gbp_utils.results`` makes of
+    data/results/final_evaluation.csv, with one table row per aggregated model x planner."""
+    from gbp_utils import results
+
+    csv = ROOT / "data" / "results" / "final_evaluation.csv"
+    assert csv.exists(), "data/results/final_evaluation.csv is missing: run notebook 08 in full mode"
+    df = results.load_results(csv)
+    assert results.main(["--check", "--csv", str(csv), "--readme", str(ROOT / "README.md")]) == 0
+    text = (ROOT / "README.md").read_text()
+    table = text.split(results.README_BEGIN)[1].split(results.README_END)[0]
+    n_rows = len(df.groupby(["model", "planner"]))
+    assert table.count("\n|") == n_rows + 2  # header, separator, one line per model x planner
+    assert set(df.seed) >= {0, 1, 2}, "the final evaluation needs at least three training seeds"

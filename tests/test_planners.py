@@ -9,7 +9,7 @@ import math
 import warnings
 
 import pytest
-from helpers import FreeSpace
+from helpers import FreeSpace, NaNRightOf, Recording, reachable_tasks
 import torch
 
 from gbp_utils.planners import GBPConfig, GBPPlanner, Plan, planning_cost, starts_rep, two_leg_actions
@@ -18,58 +18,12 @@ from gbp_utils.world_model import WorldModel, WorldModelConfig, rollout
 BOUND = 0.5
 
 
-class NaNRightOf(FreeSpace):
-    """Free space, but the model returns NaN whenever the predicted x exceeds ``x_max``."""
-
-    def __init__(self, x_max: float = 3.0):
-        super().__init__()
-        self.x_max = x_max
-
-    def forward(self, s, a):
-        nxt = super().forward(s, a)
-        return torch.where(nxt[..., :1] > self.x_max, torch.full_like(nxt, math.nan), nxt)
-
-
-class Recording(FreeSpace):
-    """Free space that records every call (inputs and outputs) and counts backward rows."""
-
-    def __init__(self):
-        super().__init__()
-        self.calls = []
-        self.backward_rows = 0
-
-    def forward(self, s, a):
-        out = super().forward(s, a)
-        self.calls.append((s.detach().clone(), a.detach().clone(), out.detach().clone()))
-        return _CountBackward.apply(out, self)
-
-
-class _CountBackward(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, owner):
-        ctx.owner = owner
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        ctx.owner.backward_rows += grad.shape[0]
-        return grad, None
-
-
 class Mud(FreeSpace):
     """Free space with a smooth patch of mud at the origin where the agent barely moves."""
 
     def forward(self, s, a):
         speed = 1 - 0.95 * torch.exp(-(s ** 2).sum(-1, keepdim=True) / 0.8)
         return s + speed * a + 0 * self.dummy
-
-
-def reachable_tasks(n: int, seed: int, reach: float = 2.0):
-    """Random starts in the arena and goals within ``reach`` (L-inf) of them."""
-    g = torch.Generator().manual_seed(seed)
-    starts = torch.rand(n, 2, generator=g) * 8 - 4
-    goals = starts + (torch.rand(n, 2, generator=g) * 2 - 1) * reach
-    return starts, goals
 
 
 def greedy_rollout(starts, goals, horizon, bound=BOUND):
