@@ -62,9 +62,10 @@ class FinalConfig:
 
 
 def final_models(presets, seed: int, device=None, progress: bool = False) -> dict:
-    """The five world models of one training seed: {name: model}; the first four are trained on expert
-    data, the fifth ("+play") starts from a model trained on expert + play data (notebook 06). Seed s retrains the base model
-    (initialisation and train/validation split) and reseeds the online rounds' training tasks."""
+    """The five world models of one training seed: {name: model}. The first four are trained on expert
+    data; the fifth ("+play") starts from a model trained on expert + play data (notebook 06). Seed s
+    retrains the base model (initialisation and train/validation split) and reseeds the online rounds'
+    training tasks."""
     P = presets
     tc = dataclasses.replace(P.train, seed=seed)
     online = dataclasses.replace(P.online, seed=seed)
@@ -99,12 +100,14 @@ def run_final_evaluation(presets, config: FinalConfig, device=None, progress: bo
     P = presets
     wall = P.wall
     tasks = sample_tasks(P.n_eval_tasks, P.eval_seed, "eval", wall, device=device)[:config.n_tasks]
-    _, expert_val = get_dataset(P.expert_data).split(P.train.val_fraction, P.train.seed)
+    expert = get_dataset(P.expert_data)
     rows = []
     jobs = [(seed, m, p) for seed in config.seeds for m in MODELS for p in config.planners]
     bar = tqdm(total=len(jobs), desc="final evaluation", disable=not progress)
     for seed in config.seeds:
         models = final_models(P, seed, device)
+        # the reference error uses the expert episodes this seed held out (the same split as its training)
+        _, expert_val = expert.split(P.train.val_fraction, seed)
         for m in MODELS:
             ref = one_step_error(models[m], expert_val).mean().item()
             for pname, (pcfg, execution) in config.planners.items():
