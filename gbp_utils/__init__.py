@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .cache import fast_mode
 from .data import DataConfig, Dataset, get_dataset
 from .env import WallConfig, WallEnv, sample_tasks
 from .finetuning import AdversarialConfig, OnlineConfig
@@ -20,11 +21,6 @@ from .sampling import CEMConfig
 from .world_model import TrainConfig, WorldModel, WorldModelConfig, get_world_model
 
 __version__ = "0.1.0"
-
-
-def fast_mode() -> bool:
-    """True when the environment variable GBP_FAST is set to something other than 0/false/empty."""
-    return os.environ.get("GBP_FAST", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def setup(seed: int = 0, threads: int = 1, device: str | None = None) -> torch.device:

@@ -21,14 +21,18 @@ class DataFileError(ValueError):
     """A file under data/ is corrupt, stale or of the wrong kind. The message says which and why."""
 
 
+def fast_mode() -> bool:
+    """True when the environment variable GBP_FAST is set to something other than 0/false/no/empty."""
+    return os.environ.get("GBP_FAST", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def data_dir() -> Path:
     """The cache folder: $GBP_DATA_DIR if set; else the repository's data/ folder, which holds the
     committed full-mode datasets, models and runs. Fast mode (GBP_FAST=1) caches under
     build/fast/data/ instead, so quick runs never mix their small models into data/."""
     root = os.environ.get("GBP_DATA_DIR")
     repo = Path(__file__).resolve().parents[1]
-    fast = os.environ.get("GBP_FAST", "").strip().lower() not in ("", "0", "false", "no")
-    path = Path(root) if root else (repo / "build" / "fast" / "data" if fast else repo / "data")
+    path = Path(root) if root else (repo / "build" / "fast" / "data" if fast_mode() else repo / "data")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -59,20 +63,26 @@ def _log_use(path: Path) -> None:
             f.write(f"{Path(path).resolve()}\n")
 
 
-def atomic_save(payload: dict, path: Path) -> None:
-    """torch.save to a temporary file in the same folder, then rename: readers never see half a file."""
+def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
+    """Call ``write(f)`` on a temporary file in the same folder, then rename it to ``path``: readers
+    never see half a file, and a failed write leaves the old file (if any) untouched."""
     path = Path(path)
-    _log_use(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+        with os.fdopen(fd, mode) as f:
+            write(f)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def atomic_save(payload: dict, path: Path) -> None:
+    """torch.save to a temporary file in the same folder, then rename: readers never see half a file."""
+    _log_use(path)
+    atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def load_payload(path: Path, kind: str, config: Any | None = None) -> dict:

@@ -132,18 +132,7 @@ def run_final_evaluation(presets, config: FinalConfig, device=None, progress: bo
 
 def write_csv(df, path: Path) -> None:
     """Write atomically: a reader never sees half a table."""
-    import os
-    import tempfile
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        df.to_csv(tmp, index=False, float_format="%.6g")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    cache.atomic_write(path, lambda f: df.to_csv(f, index=False, float_format="%.6g"), mode="w")
 
 
 def load_results(path: Path | None = None):
@@ -233,11 +222,17 @@ def claims(agg, gbp_planners=("GBP open-loop", "GBP MPC", "GBP-lite MPC"), cem_p
     return pd.DataFrame(out)
 
 
+def _readme_with_table(readme: Path, csv: Path | None) -> tuple[str, str, str]:
+    """(the README's text, the same text with its results table regenerated from the CSV, the table)."""
+    text = readme.read_text()
+    table = readme_table(aggregate(load_results(csv)))
+    return text, render_readme(text, table), table
+
+
 def update_readme(readme: Path | None = None, csv: Path | None = None) -> bool:
     """Rewrite the README's results table from the CSV; True if the README changed."""
     readme = Path(readme or Path(__file__).resolve().parents[1] / "README.md")
-    text = readme.read_text()
-    new = render_readme(text, readme_table(aggregate(load_results(csv))))
+    text, new, _ = _readme_with_table(readme, csv)
     if new != text:
         readme.write_text(new)
     return new != text
@@ -275,9 +270,7 @@ def main(argv=None) -> int:
     parser.add_argument("--readme", type=Path, default=Path(__file__).resolve().parents[1] / "README.md")
     parser.add_argument("--csv", type=Path, default=None)
     args = parser.parse_args(argv)
-    table = readme_table(aggregate(load_results(args.csv)))
-    text = args.readme.read_text()
-    new = render_readme(text, table)
+    text, new, table = _readme_with_table(args.readme, args.csv)
     if args.check:
         if new != text:
             print(f"{args.readme} results table differs from the CSV: run python -m gbp_utils.results", file=sys.stderr)
@@ -287,7 +280,6 @@ def main(argv=None) -> int:
     args.readme.write_text(new)
     print(f"wrote the results table ({len(table.splitlines()) - 2} rows) into {args.readme}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
