@@ -5,6 +5,7 @@ env (the wall-door world), policies (oracle, expert), data, world_model, plottin
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 from dataclasses import dataclass
@@ -60,6 +61,8 @@ class Presets:
     n_tune_tasks: int  # "tune"-split tasks on which settings are chosen (never the eval tasks)
     cem: CEMConfig  # the CEM of notebooks 07-08 (population 300, 30 elites, 10 rounds; 3 rounds on MPC replans)
     gbp_lite: GBPConfig  # a cheap GBP (few restarts and iterations) for the compute comparison of 07-08
+    gbp_heavy: GBPConfig  # GBP-heavy MPC of notebook 08: more restarts ...
+    heavy_replan_every: int  # ... and replanning every this many steps (both chosen on tune tasks in 08)
     eval_seed: int = 0
 
 
@@ -83,12 +86,15 @@ def presets(fast: bool | None = None) -> Presets:
         gbp_lite = GBPConfig(restarts=1, iterations=20, warm_iterations=5)
         gbp = GBPConfig(restarts=2, iterations=40, warm_iterations=10)  # CI: exercises the code, not the numbers
         expert, play, train = expert.tiny(), play.tiny(), train.tiny()
-        # Two short rounds; the tiny datasets need more epochs per round for as many gradient steps.
-        online = OnlineConfig(rounds=2, tasks_per_round=50, epochs_per_round=60, lr=3e-3, execution="open-loop")
+        # Two short rounds; the tiny datasets give few gradient steps per epoch, so a higher learning rate.
+        online = OnlineConfig(rounds=2, tasks_per_round=50, epochs_per_round=30, lr=1e-2, execution="open-loop")
+    # GBP-heavy, chosen on tune tasks in notebook 08 from restarts {1, 2} x gbp.restarts x replanning
+    # interval {1, 2, 3}: twice the restarts, replanning every step.
+    gbp_heavy, heavy_replan_every = dataclasses.replace(gbp, restarts=2 * gbp.restarts), 1
     return Presets(wall=wall, expert_data=expert, play_data=play, model=WorldModelConfig(), train=train,
                    n_eval_tasks=40 if fast else 300, gbp=gbp, replan_every=3, online=online,
                    adversarial=adversarial, adversarial_only=adversarial_only, n_tune_tasks=40 if fast else 200,
-                   cem=cem, gbp_lite=gbp_lite)
+                   cem=cem, gbp_lite=gbp_lite, gbp_heavy=gbp_heavy, heavy_replan_every=heavy_replan_every)
 
 
 __all__ = ["fast_mode", "setup", "presets", "Presets", "WallConfig", "WallEnv", "sample_tasks",

@@ -5,6 +5,7 @@ Usage (from the repository root)::
     python -m gbp_utils.reproduce                # full run, rewrites notebooks/ in place
     python -m gbp_utils.reproduce --fast         # quick run, copies go to build/fast/
     python -m gbp_utils.reproduce --only 01,03   # a subset, by two-digit prefix
+    python -m gbp_utils.reproduce --jobs 1       # one notebook at a time (default: one per CPU, at most 2)
 
 Notebooks named ``NN_*.ipynb`` are run in sorted order, each in a fresh
 kernel that uses *this* Python interpreter (whatever kernelspecs are
@@ -15,15 +16,22 @@ relative paths such as ``../data`` resolve the same way as in Jupyter.
 workloads) and writes the executed copies under ``<build-dir>/fast/``, never
 over the published notebooks. A full run removes ``GBP_FAST`` and replaces
 each published notebook atomically, only once it has run without error.
+
+With ``--jobs 2`` two kernels run side by side (each with one torch thread).
+A notebook starts only once the notebooks that produce the cached data it
+loads (``PREREQUISITES``) have finished; it would run correctly without them,
+but it would rebuild the same data at the same time.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import re
 import sys
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 import nbformat
@@ -40,6 +48,9 @@ FULL_TIMEOUT = 1800
 """Per-cell timeout in seconds for a full run."""
 FAST_TIMEOUT = 600
 """Per-cell timeout in seconds for a ``--fast`` run."""
+PREREQUISITES = {"03": ("02",), "04": ("03",), "05": ("03",), "06": ("03",), "07": ("06",), "08": ("06",)}
+"""Notebook prefix -> the prefixes whose cached data (datasets, models) it loads. Only used to order
+parallel runs (``jobs > 1``); every notebook also runs on its own, regenerating what is missing."""
 
 
 class NotebookExecutionError(RuntimeError):
@@ -50,17 +61,24 @@ class NotebookExecutionError(RuntimeError):
     """
 
     def __init__(
-        self, notebook: str, cell_index: int, first_line: str, ename: str, evalue: str
+        self, notebook: str, cell_index: int, first_line: str, ename: str, evalue: str,
+        details: str = "",
     ) -> None:
         self.notebook = notebook
         self.cell_index = cell_index
         self.first_line = first_line
         self.ename = ename
         self.evalue = evalue
+        self.details = details  # the cell's traceback as nbclient reported it
         super().__init__(
             f"{notebook}: cell index {cell_index} failed "
             f"(first line: {first_line!r}) with {ename}: {evalue}"
         )
+
+    def __reduce__(self):
+        # survive the trip back from a worker process of a parallel run
+        return (type(self), (self.notebook, self.cell_index, self.first_line, self.ename,
+                             self.evalue, self.details))
 
 
 class _CurrentInterpreterSpecs(KernelSpecManager):
@@ -163,7 +181,7 @@ def execute_notebook(source: Path, destination: Path, fast: bool, timeout: int) 
         ename = getattr(err, "ename", type(err).__name__)
         evalue = getattr(err, "evalue", (str(err).strip().splitlines() or [""])[0])
         raise NotebookExecutionError(
-            source.name, current["index"], lines[0] if lines else "", ename, evalue
+            source.name, current["index"], lines[0] if lines else "", ename, evalue, str(err)
         ) from err
     seconds = time.perf_counter() - start
     nb.metadata.pop("widgets", None)  # published notebooks carry no widget state
@@ -176,27 +194,77 @@ def run_notebooks(
     fast: bool,
     out_dir: Path | None = None,
     timeout: int | None = None,
+    jobs: int = 1,
 ) -> list[tuple[str, float]]:
-    """Execute ``paths`` in order and return ``(file name, seconds)`` per notebook.
+    """Execute ``paths`` and return ``(file name, seconds)`` per notebook, in the order of ``paths``.
 
     Executed notebooks go to ``out_dir`` (same file names) or, when it is
     ``None``, back over the sources; a fast run must name an ``out_dir`` so
     that it never replaces the published notebooks. ``timeout`` is per cell
-    and defaults to :data:`FAST_TIMEOUT` or :data:`FULL_TIMEOUT`. Stops at the
-    first failure by raising :class:`NotebookExecutionError`.
+    and defaults to :data:`FAST_TIMEOUT` or :data:`FULL_TIMEOUT`. ``jobs`` is
+    how many notebooks run at once (see :data:`PREREQUISITES`); ``jobs=1`` runs
+    them in order. The first failure raises :class:`NotebookExecutionError`
+    (with ``jobs > 1`` once the notebooks already running have finished; no
+    further notebook is started).
     """
     if fast and out_dir is None:
         raise ValueError("a fast run needs out_dir: it must not overwrite the notebooks")
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1; got {jobs}")
     if timeout is None:
         timeout = FAST_TIMEOUT if fast else FULL_TIMEOUT
-    times = []
-    for path in tqdm(paths, desc="notebooks", unit="nb"):
-        path = Path(path)
-        destination = path if out_dir is None else Path(out_dir) / path.name
-        seconds = execute_notebook(path, destination, fast, timeout)
-        tqdm.write(f"{path.name}: {seconds:.1f} s")
-        times.append((path.name, seconds))
-    return times
+    paths = [Path(path) for path in paths]
+    destination = {path: path if out_dir is None else Path(out_dir) / path.name for path in paths}
+    seconds: dict[Path, float] = {}
+    bar = tqdm(total=len(paths), desc="notebooks", unit="nb")
+    if jobs == 1:
+        for path in paths:
+            seconds[path] = execute_notebook(path, destination[path], fast, timeout)
+            tqdm.write(f"{path.name}: {seconds[path]:.1f} s")
+            bar.update()
+    else:
+        _run_parallel(paths, destination, fast, timeout, jobs, seconds, bar)
+    bar.close()
+    return [(path.name, seconds[path]) for path in paths]
+
+
+def _prefix(path: Path) -> str:
+    match = NOTEBOOK_NAME.match(path.name)
+    return match.group(1) if match else path.name
+
+
+def schedule_order(paths: list[Path]) -> dict[Path, set[Path]]:
+    """For each notebook, the notebooks among ``paths`` that must finish before it starts."""
+    by_prefix = {_prefix(path): path for path in paths}
+    return {path: {by_prefix[p] for p in PREREQUISITES.get(_prefix(path), ()) if p in by_prefix}
+            for path in paths}
+
+
+def _run_parallel(paths, destination, fast, timeout, jobs, seconds, bar) -> None:
+    needs = schedule_order(paths)
+    # Among the notebooks that may start, those that others wait for go first (then by name).
+    waiters = {path: sum(path in deps for deps in needs.values()) for path in paths}
+    pending, running, failure = list(paths), {}, None
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        while running or (pending and failure is None):
+            ready = [p for p in pending if needs[p] <= seconds.keys()] if failure is None else []
+            for path in sorted(ready, key=lambda p: (-waiters[p], p.name))[:jobs - len(running)]:
+                pending.remove(path)
+                running[pool.submit(execute_notebook, path, destination[path], fast, timeout)] = path
+            if not running:
+                raise RuntimeError(f"PREREQUISITES form a cycle among {[p.name for p in pending]}")
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                path = running.pop(future)
+                try:
+                    seconds[path] = future.result()
+                except NotebookExecutionError as err:
+                    failure = failure or err
+                    continue
+                tqdm.write(f"{path.name}: {seconds[path]:.1f} s")
+                bar.update()
+    if failure is not None:
+        raise failure
 
 
 def format_times(times: list[tuple[str, float]]) -> str:
@@ -230,6 +298,12 @@ def main(argv: list[str] | None = None) -> int:
         help="output folder for --fast runs (default: build/ in the repository)",
     )
     parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="notebooks run at once, each in its own single-threaded kernel (default: %(default)s)",
+    )
+    parser.add_argument(
         "--notebooks-dir",
         type=Path,
         default=REPO_ROOT / "notebooks",
@@ -245,11 +319,14 @@ def main(argv: list[str] | None = None) -> int:
 
     out_dir = args.build_dir / "fast" if args.fast else None
     mode = "fast" if args.fast else "full"
-    print(f"Running {len(paths)} notebook(s) in {mode} mode", flush=True)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be >= 1; got {args.jobs}")
+    print(f"Running {len(paths)} notebook(s) in {mode} mode, {args.jobs} at a time", flush=True)
+    start = time.perf_counter()
     try:
-        times = run_notebooks(paths, fast=args.fast, out_dir=out_dir)
+        times = run_notebooks(paths, fast=args.fast, out_dir=out_dir, jobs=args.jobs)
     except NotebookExecutionError as err:
-        print(f"\n{err.__cause__}", file=sys.stderr)
+        print(f"\n{err.details or err.__cause__}", file=sys.stderr)
         print(f"\nFAILED: {err}", file=sys.stderr)
         if args.fast:
             print("No executed copy was written for this notebook.", file=sys.stderr)
@@ -258,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print()
     print(format_times(times))
+    print(f"wall clock: {time.perf_counter() - start:.1f} s with {args.jobs} notebook(s) at a time")
     if out_dir is not None:
         print(f"\nExecuted copies written to {out_dir}")
     return 0

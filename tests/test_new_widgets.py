@@ -346,6 +346,8 @@ def test_full_mode_presets_hold_the_settings_chosen_in_notebooks_04_to_07():
     assert P.adversarial_only.action_factor < P.adversarial.action_factor
     assert isinstance(P.cem, CEMConfig) and P.n_tune_tasks == 200 and P.n_eval_tasks == 300
     assert P.gbp_lite.restarts * P.gbp_lite.iterations < P.gbp.restarts * P.gbp.iterations
+    # GBP-heavy (notebook 08): GBP with twice the restarts, replanning every step
+    assert P.gbp_heavy == GBPConfig(restarts=2 * P.gbp.restarts) and P.heavy_replan_every == 1
 
 
 def test_fast_presets_are_cheaper_and_follow_gbp_fast(monkeypatch):
@@ -356,6 +358,9 @@ def test_fast_presets_are_cheaper_and_follow_gbp_fast(monkeypatch):
     assert fast.online.rounds * fast.online.tasks_per_round < full.online.rounds * full.online.tasks_per_round
     assert fast.n_tune_tasks < full.n_tune_tasks and fast.n_eval_tasks < full.n_eval_tasks
     assert fast.adversarial_only.state_factor < fast.adversarial.state_factor
+    # notebook 08's tune grid doubles the preset GBP's restarts in both modes
+    for P in (full, fast):
+        assert P.gbp_heavy == dataclasses.replace(P.gbp, restarts=2 * P.gbp.restarts)
     monkeypatch.setenv("GBP_FAST", "1")
     assert gbp_utils.presets() == fast
     monkeypatch.setenv("GBP_FAST", "0")

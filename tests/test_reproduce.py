@@ -118,3 +118,71 @@ def test_discover_notebooks_sorted_and_filtered(tmp_path):
 def test_format_times_has_total():
     table = reproduce.format_times([("01_a.ipynb", 1.5), ("02_b.ipynb", 2.0)])
     assert table.splitlines()[-1].split() == ["total", "3.5"]
+
+
+# --------------------------------------------------------------------------------------------
+# parallel runs (--jobs 2)
+# --------------------------------------------------------------------------------------------
+def _timed_source(log, name, seconds=1.5):
+    """A cell that logs when it starts and ends, with a pause between (wall-clock time)."""
+    return (f"import time\nopen({str(log)!r}, 'a').write(f'{name} start {{time.time()}}\\n')\n"
+            f"time.sleep({seconds})\nopen({str(log)!r}, 'a').write(f'{name} end {{time.time()}}\\n')")
+
+
+def _events(log):
+    events = {}
+    for line in log.read_text().splitlines():
+        name, what, t = line.split()
+        events[name, what] = float(t)
+    return events
+
+
+def test_schedule_order_follows_prerequisites_among_the_notebooks_run(tmp_path):
+    paths = [tmp_path / f"{p}_x.ipynb" for p in ("02", "03", "06", "07", "08")]
+    needs = reproduce.schedule_order(paths)
+    by = {p.name[:2]: p for p in paths}
+    assert needs[by["02"]] == set() and needs[by["03"]] == {by["02"]}
+    assert needs[by["07"]] == {by["06"]} and needs[by["08"]] == {by["06"]}
+    # a prerequisite that is not being run is not waited for
+    assert reproduce.schedule_order(paths[2:])[by["06"]] == set()
+
+
+def test_parallel_run_overlaps_independent_notebooks_and_waits_for_prerequisites(tmp_path, monkeypatch):
+    notebooks, log = tmp_path / "notebooks", tmp_path / "events.log"
+    notebooks.mkdir()
+    paths = [_write_notebook(notebooks / f"{p}_{p}.ipynb", [_timed_source(log, p)]) for p in ("01", "02", "03")]
+    monkeypatch.setattr(reproduce, "PREREQUISITES", {"03": ("02",)})
+
+    times = reproduce.run_notebooks(paths, fast=True, out_dir=tmp_path / "out", jobs=2)
+
+    assert [name for name, _ in times] == ["01_01.ipynb", "02_02.ipynb", "03_03.ipynb"]
+    assert all(seconds >= 1.5 for _, seconds in times)
+    ev = _events(log)
+    assert ev["01", "start"] < ev["02", "end"] and ev["02", "start"] < ev["01", "end"], "01 and 02 overlap"
+    assert ev["03", "start"] > ev["02", "end"], "03 waits for its prerequisite 02"
+    assert all((tmp_path / "out" / p.name).exists() for p in paths)
+
+
+def test_parallel_failure_is_reported_and_its_dependents_never_start(tmp_path, monkeypatch):
+    notebooks, log = tmp_path / "notebooks", tmp_path / "events.log"
+    notebooks.mkdir()
+    _write_notebook(notebooks / "01_fine.ipynb", [_timed_source(log, "01", 0.1)])
+    _write_notebook(notebooks / "02_bad.ipynb", ["x = 1", "raise ValueError('boom')"])
+    _write_notebook(notebooks / "03_after.ipynb", [_timed_source(log, "03", 0.1)])
+    monkeypatch.setattr(reproduce, "PREREQUISITES", {"03": ("02",)})
+    paths = reproduce.discover_notebooks(notebooks)
+
+    with pytest.raises(reproduce.NotebookExecutionError) as info:
+        reproduce.run_notebooks(paths, fast=True, out_dir=tmp_path / "out", jobs=2)
+
+    err = info.value
+    assert (err.notebook, err.cell_index, err.ename, err.evalue) == ("02_bad.ipynb", 2, "ValueError", "boom")
+    assert "raise ValueError('boom')" in err.details
+    assert ("01", "end") in _events(log) and ("03", "start") not in _events(log)
+    assert not (tmp_path / "out" / "03_after.ipynb").exists()
+    assert not (tmp_path / "out" / "02_bad.ipynb").exists()
+
+
+def test_jobs_must_be_positive(good_notebook, tmp_path):
+    with pytest.raises(ValueError, match="jobs must be >= 1; got 0"):
+        reproduce.run_notebooks([good_notebook], fast=True, out_dir=tmp_path, jobs=0)

@@ -237,6 +237,19 @@ def test_ten_percent_of_cems_evaluations_still_counts():
     assert claim(out, "finetuned GBP >= CEM").evidence.startswith("online, GBP-lite MPC: 99.0%")
 
 
+def test_claims_consider_every_gbp_planner_of_the_table():
+    heavy = aggregate(table(*[row(m, "GBP-heavy MPC", 0, 291, 300, evals=900000.0, wall_s=0.9)
+                              for m in ("baseline", *FINETUNED)]))
+    out = claims(pd.concat([claims_table(HOLDING), heavy], ignore_index=True))
+    # the heavy planner (97%) is now the best GBP of every model: claims 2 and 4 name it ...
+    assert claim(out, "adversarial finetuning").evidence.startswith("adversarial (GBP-heavy MPC) 97.0%")
+    assert claim(out, "finetuned GBP matches").evidence.startswith("online: GBP (GBP-heavy MPC) 97.0%")
+    # ... but claim 1 still names a cheap planner: the heavy one costs 9x CEM's evaluations
+    assert claim(out, "finetuned GBP >= CEM").evidence.startswith("adversarial, GBP MPC: 90.0%")
+    only_named = claims(pd.concat([claims_table(HOLDING), heavy], ignore_index=True), gbp_planners=GBP_PLANNERS)
+    assert "heavy" not in " ".join(only_named.evidence)
+
+
 def test_claims_name_a_missing_row():
     agg = claims_table(HOLDING)
     agg = agg[~((agg.model == "online") & (agg.planner == "GBP MPC"))]
