@@ -7,7 +7,7 @@ Usage (from the repository root)::
     python -m gbp_utils.reproduce --only 01,03   # a subset, by two-digit prefix
     python -m gbp_utils.reproduce --jobs 1       # one notebook at a time (default: one per CPU, at most 2)
 
-Notebooks named ``NN_*.ipynb`` are run in sorted order, each in a fresh
+Notebooks named ``NN_*.ipynb`` are run in sorted order (``--jobs 1``), each in a fresh
 kernel that uses *this* Python interpreter (whatever kernelspecs are
 installed), with the notebook's own folder as working directory so that
 relative paths such as ``../data`` resolve the same way as in Jupyter.
@@ -17,10 +17,11 @@ workloads) and writes the executed copies under ``<build-dir>/fast/``, never
 over the published notebooks. A full run removes ``GBP_FAST`` and replaces
 each published notebook atomically, only once it has run without error.
 
-With ``--jobs 2`` two kernels run side by side (each with one torch thread).
-A notebook starts only once the notebooks that produce the cached data it
-loads (``PREREQUISITES``) have finished; it would run correctly without them,
-but it would rebuild the same data at the same time.
+With ``--jobs 2`` (the default on a machine with two or more CPUs) two
+kernels run side by side, each with one torch thread. A notebook starts only
+once the notebooks that produce the cached data it loads (``PREREQUISITES``)
+have finished; it would run correctly without them, but it would rebuild the
+same data at the same time.
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ FAST_TIMEOUT = 600
 """Per-cell timeout in seconds for a ``--fast`` run."""
 PREREQUISITES = {"03": ("02",), "04": ("03",), "05": ("03",), "06": ("03",), "07": ("06",), "08": ("06",)}
 """Notebook prefix -> the prefixes whose cached data (datasets, models) it loads. Only used to order
-parallel runs (``jobs > 1``); every notebook also runs on its own, regenerating what is missing."""
+parallel runs (``jobs > 1``); every notebook also runs on its own, regenerating what is missing.
+05 and 06 are left free to overlap: in full mode 06 loads 05's online model, so with an empty data/
+both would train it at once (correct, only duplicate work); in fast mode they share nothing."""
 
 
 class NotebookExecutionError(RuntimeError):
