@@ -123,7 +123,7 @@ def test_format_times_has_total():
 # --------------------------------------------------------------------------------------------
 # parallel runs (--jobs 2)
 # --------------------------------------------------------------------------------------------
-def _timed_source(log, name, seconds=1.5):
+def _timed_source(log, name, seconds=3.0):
     """A cell that logs when it starts and ends, with a pause between (wall-clock time)."""
     return (f"import time\nopen({str(log)!r}, 'a').write(f'{name} start {{time.time()}}\\n')\n"
             f"time.sleep({seconds})\nopen({str(log)!r}, 'a').write(f'{name} end {{time.time()}}\\n')")
@@ -156,7 +156,7 @@ def test_parallel_run_overlaps_independent_notebooks_and_waits_for_prerequisites
     times = reproduce.run_notebooks(paths, fast=True, out_dir=tmp_path / "out", jobs=2)
 
     assert [name for name, _ in times] == ["01_01.ipynb", "02_02.ipynb", "03_03.ipynb"]
-    assert all(seconds >= 1.5 for _, seconds in times)
+    assert all(seconds >= 3.0 for _, seconds in times)
     ev = _events(log)
     assert ev["01", "start"] < ev["02", "end"] and ev["02", "start"] < ev["01", "end"], "01 and 02 overlap"
     assert ev["03", "start"] > ev["02", "end"], "03 waits for its prerequisite 02"
