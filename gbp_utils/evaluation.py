@@ -177,6 +177,13 @@ def roughness(grid_xy: torch.Tensor, cost: torch.Tensor) -> float:
     return float(torch.cat([along_x.flatten(), along_y.flatten()]).mean())
 
 
+def false_valley(model_cost: torch.Tensor, real_cost: torch.Tensor, radius: float) -> bool:
+    """True if the model's best point of a landscape promises success (model cost <= radius) where
+    reality fails (real cost > radius): a valley that is not there. Both costs on the same grid."""
+    best = model_cost.flatten().argmin()
+    return bool(model_cost.flatten()[best] <= radius and real_cost.flatten()[best] > radius)
+
+
 def slice_statistics(tasks: TaskSet, config: WallConfig, horizon: int, models: dict, resolution: int = 31):
     """Landscape statistics of several models over the waypoint slices of many tasks.
 
@@ -191,13 +198,11 @@ def slice_statistics(tasks: TaskSet, config: WallConfig, horizon: int, models: d
     real_rough = sum(roughness(g, c) for g, c in real) / len(real)
     rows = []
     for name, model in models.items():
-        rough, false_valley = 0.0, 0
+        rough, valleys = 0.0, 0
         for i, (grid, real_cost) in enumerate(real):
             _, cost = landscape(tasks.starts[i].cpu(), tasks.goals[i].cpu(), config, horizon, model, resolution)
             rough += roughness(grid, cost)
-            best = cost.flatten().argmin()
-            false_valley += int(cost.flatten()[best] <= config.success_radius
-                                and real_cost.flatten()[best] > config.success_radius)
+            valleys += false_valley(cost, real_cost, config.success_radius)
         rows.append({"model": name, "roughness": rough / len(real), "real roughness": real_rough,
-                     "false valley": false_valley / len(real)})
+                     "false valley": valleys / len(real)})
     return pd.DataFrame(rows).set_index("model")

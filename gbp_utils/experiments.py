@@ -70,11 +70,11 @@ def make_planner(world_model, planner_config, action_bound: float):
     if isinstance(planner_config, GBPConfig):
         return GBPPlanner(world_model, planner_config, action_bound)
     from . import sampling  # imported lazily: sampling planners are optional for GBP-only notebooks
-    # GDCEMConfig is a CEMConfig too, so it is tested first
-    for config_cls, planner_cls in ((sampling.GDCEMConfig, sampling.GDCEMPlanner), (sampling.CEMConfig, sampling.CEMPlanner),
-                                    (sampling.MPPIConfig, sampling.MPPIPlanner)):
-        if isinstance(planner_config, config_cls):
-            return planner_cls(world_model, planner_config, action_bound)
+    by_config = {cls.config_class: cls for cls in sampling.PLANNERS.values()}
+    # the most specific config class wins: a GDCEMConfig is a CEMConfig too
+    for config_cls in type(planner_config).__mro__:
+        if config_cls in by_config:
+            return by_config[config_cls](world_model, planner_config, action_bound)
     raise TypeError(f"planner_config must be a GBPConfig, CEMConfig, MPPIConfig or GDCEMConfig; "
                     f"got {type(planner_config).__name__}")
 
@@ -151,13 +151,12 @@ def compute_curve(models: dict, planners: dict, tasks: TaskSet, wall: WallConfig
     ci_low, ci_high, wm_evals_per_task, wall_s_per_task.
     """
     import pandas as pd
-    from .evaluation import evaluate
     rows = []
     for mname, model in models.items():
         for (family, budget), pcfg in planners.items():
-            for ex in executions:
-                r = evaluate(f"{mname} {family} {budget}", run(model, pcfg, tasks, ex, wall), tasks, wall)
-                rows.append({"model": mname, "family": family, "budget": budget, "execution": ex.label,
+            reports = evaluate_model(f"{mname} {family} {budget}", model, pcfg, tasks, wall, executions=executions)
+            for label, r in reports.items():
+                rows.append({"model": mname, "family": family, "budget": budget, "execution": label,
                              "success_rate": r.success_rate, "ci_low": r.ci_low, "ci_high": r.ci_high,
                              "wm_evals_per_task": r.wm_evals_per_task, "wall_s_per_task": r.wall_s_per_task})
     return pd.DataFrame(rows)

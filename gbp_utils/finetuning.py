@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import torch
 
 from .control import run_mpc, run_open_loop
-from .data import DataConfig, Dataset, concat, get_dataset
+from .data import DataConfig, Dataset, concat
 from .env import TaskSet, WallEnv, sample_tasks
 from .planners import GBPConfig, GBPPlanner
 from .world_model import (TrainConfig, TrainResult, WorldModel, cached_model, get_world_model, next_state_loss,
-                          train_world_model)
+                          train_world_model, training_split)
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,7 +184,7 @@ def get_online_model(presets, online: OnlineConfig | None = None, gbp: GBPConfig
 
     def build() -> TrainResult:
         base = get_world_model(data_configs, P.model, tc, device=device, progress=progress).model
-        base_train, _ = concat(*[get_dataset(c) for c in data_configs]).split(tc.val_fraction, tc.seed)
+        base_train, _ = training_split(data_configs, tc)
         snapshots = []
         model, collected = online_finetune(
             base, base_train, WallEnv(P.wall), lambda m: GBPPlanner(m, gbp, P.wall.max_step), online, tc,
@@ -215,8 +215,7 @@ def get_adversarial_model(presets, data_configs: list[DataConfig] | None = None,
 
     def build() -> TrainResult:
         base = get_world_model(data_configs, P.model, base_tc, device=device, progress=progress).model
-        datasets = [get_dataset(c) for c in data_configs]
-        train, _ = concat(*datasets).split(base_tc.val_fraction, base_tc.seed)
+        train, _ = training_split(data_configs, base_tc)
         return adversarial_finetune(base, train, adversarial, tc, device=device, progress=progress)
 
     return cached_model("adversarial", config, build, device)

@@ -293,7 +293,6 @@ def success_bars(ax, table: dict, colors: dict | None = None, title: str | None 
     return ax
 
 
-
 def plot_success_vs_compute(axes, curve, colors: dict | None = None):
     """Two panels from ``experiments.compute_curve``: success (with 95% CIs) against world-model
     evaluations per task and against wall time per task, both on log axes. One line per

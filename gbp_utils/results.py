@@ -18,12 +18,11 @@ import torch
 
 from . import cache, experiments
 from .control import run_controller
-from .data import get_dataset
-from .env import sample_tasks
+from .env import WallEnv, sample_tasks
 from .evaluation import EvalReport, evaluate, wilson_interval
 from .finetuning import get_adversarial_model, get_online_model
 from .policies import expert_policy, straight_line_policy
-from .world_model import get_world_model, one_step_error
+from .world_model import get_world_model, one_step_error, training_split
 
 COLUMNS = ["model", "planner", "seed", "n_tasks", "successes", "success_rate", "ci_low", "ci_high",
            "mean_final_distance", "wm_error_ratio", "wm_evals_per_task", "wall_s_per_task"]
@@ -85,10 +84,8 @@ def final_models(presets, seed: int, device=None, progress: bool = False) -> dic
 
 
 def _row(model: str, planner: str, seed: int, r: EvalReport) -> dict:
-    return {"model": model, "planner": planner, "seed": seed, "n_tasks": r.n_tasks, "successes": r.successes,
-            "success_rate": r.success_rate, "ci_low": r.ci_low, "ci_high": r.ci_high,
-            "mean_final_distance": r.mean_final_distance, "wm_error_ratio": r.wm_error_ratio,
-            "wm_evals_per_task": r.wm_evals_per_task, "wall_s_per_task": r.wall_s_per_task}
+    # every column after (model, planner, seed) is the EvalReport field of the same name
+    return {"model": model, "planner": planner, "seed": seed, **{c: getattr(r, c) for c in COLUMNS[3:]}}
 
 
 def run_final_evaluation(presets, config: FinalConfig, device=None, progress: bool = True):
@@ -100,14 +97,13 @@ def run_final_evaluation(presets, config: FinalConfig, device=None, progress: bo
     P = presets
     wall = P.wall
     tasks = sample_tasks(P.n_eval_tasks, P.eval_seed, "eval", wall, device=device)[:config.n_tasks]
-    expert = get_dataset(P.expert_data)
     rows = []
     jobs = [(seed, m, p) for seed in config.seeds for m in MODELS for p in config.planners]
     bar = tqdm(total=len(jobs), desc="final evaluation", disable=not progress)
     for seed in config.seeds:
         models = final_models(P, seed, device)
         # the reference error uses the expert episodes this seed held out (the same split as its training)
-        _, expert_val = expert.split(P.train.val_fraction, seed)
+        _, expert_val = training_split([P.expert_data], dataclasses.replace(P.train, seed=seed))
         for m in MODELS:
             ref = one_step_error(models[m], expert_val).mean().item()
             for pname, (pcfg, execution) in config.planners.items():
@@ -120,7 +116,6 @@ def run_final_evaluation(presets, config: FinalConfig, device=None, progress: bo
         pcfg, execution = config.true_dynamics
         ep = experiments.run(TrueDynamicsModel(wall), pcfg, tasks, execution, wall)
         rows.append(_row(REFERENCE, "true-dynamics planner", 0, evaluate("true dynamics", ep, tasks, wall)))
-    from .env import WallEnv
     env = WallEnv(wall)
     for name, policy in (("scripted expert", expert_policy(wall, generator=torch.Generator().manual_seed(0))),
                          ("straight line", straight_line_policy(wall))):

@@ -385,13 +385,14 @@ class TrueDynamicsModel(nn.Module):
         return self.env.step(states, actions)
 
 
-_KINDS = {"cem": CEMPlanner, "mppi": MPPIPlanner, "gdcem": GDCEMPlanner}
+PLANNERS = {"cem": CEMPlanner, "mppi": MPPIPlanner, "gdcem": GDCEMPlanner}
+"""Every sampling planner by kind; each one's ``config_class`` says which config it takes."""
 
 
 def make_planner(kind: str, world_model: nn.Module, action_bound: float = 0.5, **overrides) -> _SamplingPlanner:
     """``make_planner("cem", model, 0.5, population=100)``: a planner of ``kind`` ("cem", "mppi",
     "gdcem") with its default config changed by ``overrides``."""
-    if kind not in _KINDS:
-        raise ValueError(f"kind must be one of {sorted(_KINDS)}; got {kind!r}")
-    planner_cls = _KINDS[kind]
+    if kind not in PLANNERS:
+        raise ValueError(f"kind must be one of {sorted(PLANNERS)}; got {kind!r}")
+    planner_cls = PLANNERS[kind]
     return planner_cls(world_model, planner_cls.config_class(**overrides), action_bound)

@@ -27,6 +27,13 @@ def _slider(value, lo, hi, step, description):
                          continuous_update=False, readout_format=".2f")
 
 
+def _task_sliders(config: WallConfig, start, goal) -> dict:
+    """The start_x, start_y, goal_x, goal_y sliders of every task widget, over the whole arena."""
+    h = config.half_size
+    return {"start_x": _slider(start[0], -h, h, 0.05, "start x"), "start_y": _slider(start[1], -h, h, 0.05, "start y"),
+            "goal_x": _slider(goal[0], -h, h, 0.05, "goal x"), "goal_y": _slider(goal[1], -h, h, 0.05, "goal y")}
+
+
 def _invalid_task(env: WallEnv, start: torch.Tensor, goal: torch.Tensor, draw: bool) -> dict | None:
     """None if start (1, S) and goal (1, S) are in free space; else the widgets' "invalid" result,
     after drawing the arena with the message."""
@@ -94,11 +101,7 @@ def show_task(start_x: float, start_y: float, goal_x: float, goal_y: float,
 def task_explorer(config: WallConfig | None = None) -> W.interactive:
     """Sliders for start and goal; redraws the oracle path and the straight-line attempt."""
     cfg = config or WallConfig()
-    h = cfg.half_size
-    return W.interactive(show_task, start_x=_slider(-3.5, -h, h, 0.05, "start x"),
-                         start_y=_slider(-3.0, -h, h, 0.05, "start y"),
-                         goal_x=_slider(3.5, -h, h, 0.05, "goal x"),
-                         goal_y=_slider(3.0, -h, h, 0.05, "goal y"),
+    return W.interactive(show_task, **_task_sliders(cfg, (-3.5, -3.0), (3.5, 3.0)),
                          config=W.fixed(cfg), draw=W.fixed(True))
 
 
@@ -268,14 +271,10 @@ def planner_explorer(world_model, config: WallConfig | None = None) -> W.interac
     """Controls for one task and the GBP knobs (learning rate, iterations, horizon, restarts, open-loop
     or MPC); each change re-plans and redraws model (dashed) versus reality (solid)."""
     cfg = config or WallConfig()
-    h = cfg.half_size
     int_slider = lambda v, lo, hi, step, d: W.IntSlider(value=v, min=lo, max=hi, step=step, description=d,  # noqa: E731
                                                         continuous_update=False)
     return W.interactive(explore_plan, world_model=W.fixed(world_model),
-                         start_x=_slider(-3.0, -h, h, 0.05, "start x"),
-                         start_y=_slider(3.0, -h, h, 0.05, "start y"),
-                         goal_x=_slider(3.0, -h, h, 0.05, "goal x"),
-                         goal_y=_slider(2.0, -h, h, 0.05, "goal y"),
+                         **_task_sliders(cfg, (-3.0, 3.0), (3.0, 2.0)),
                          log10_lr=W.FloatSlider(value=-1.0, min=-3.0, max=0.0, step=0.1, description="log10 lr",
                                                 continuous_update=False, readout_format=".1f"),
                          iterations=int_slider(60, 0, 300, 10, "iterations"),
@@ -429,7 +428,7 @@ def show_epsilon(models: dict, eps: float, start_x: float, start_y: float, goal_
     model_final_distance (where the model believes the plan ends), false_valley (the model's best
     waypoint promises success but really fails). A start or goal in the wall gives {"valid": False, ...}.
     """
-    from .evaluation import landscape, roughness
+    from .evaluation import false_valley, landscape, roughness
     cfg = config or WallConfig()
     key = float(eps)
     if key not in models:
@@ -442,7 +441,6 @@ def show_epsilon(models: dict, eps: float, start_x: float, start_y: float, goal_
     H = cfg.max_steps
     grid, model_cost = landscape(start[0], goal[0], cfg, H, model, resolution)
     _, real_cost = landscape(start[0], goal[0], cfg, H, None, resolution)
-    best = model_cost.flatten().argmin()
     device = next(model.parameters()).device
     task = TaskSet(start.to(device), goal.to(device), "eval", -1)
     ep = run_open_loop(env, GBPPlanner(model, gbp or GBPConfig(), cfg.max_step), task)
@@ -452,8 +450,7 @@ def show_epsilon(models: dict, eps: float, start_x: float, start_y: float, goal_
            "success": bool(success(final[None], goal, cfg)[0]),
            "final_distance": float((final - goal[0]).norm()),
            "model_final_distance": float((ep.first_plan[0, -1].cpu() - goal[0]).norm()),
-           "false_valley": bool(model_cost.flatten()[best] <= cfg.success_radius
-                                and real_cost.flatten()[best] > cfg.success_radius)}
+           "false_valley": false_valley(model_cost, real_cost, cfg.success_radius)}
     if draw:
         from .plotting import plot_landscape
         fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.4))
@@ -482,15 +479,11 @@ def epsilon_explorer(models: dict, config: WallConfig | None = None, gbp: GBPCon
     cfg = config or WallConfig()
     if not models:
         raise ValueError("epsilon_explorer needs at least one model, e.g. {0.0: base_model}")
-    h = cfg.half_size
     options = sorted(float(e) for e in models)
     return W.interactive(show_epsilon, models=W.fixed({float(k): v for k, v in models.items()}),
                          eps=W.SelectionSlider(options=options, value=options[0], description="epsilon",
                                                continuous_update=False),
-                         start_x=_slider(start[0], -h, h, 0.05, "start x"),
-                         start_y=_slider(start[1], -h, h, 0.05, "start y"),
-                         goal_x=_slider(goal[0], -h, h, 0.05, "goal x"),
-                         goal_y=_slider(goal[1], -h, h, 0.05, "goal y"),
+                         **_task_sliders(cfg, start, goal),
                          config=W.fixed(cfg), gbp=W.fixed(gbp), draw=W.fixed(True), resolution=W.fixed(31))
 
 
@@ -557,7 +550,6 @@ def cem_explorer(models: dict, config: WallConfig | None = None, start=(-3.0, 3.
     cfg = config or WallConfig()
     if not models:
         raise ValueError("cem_explorer needs at least one model, e.g. {'true dynamics': TrueDynamicsModel()}")
-    h = cfg.half_size
     names = list(models)
     return W.interactive(show_cem, models=W.fixed(dict(models)),
                          model=W.Dropdown(options=names, value=names[0], description="model"),
@@ -565,10 +557,7 @@ def cem_explorer(models: dict, config: WallConfig | None = None, start=(-3.0, 3.
                                                 continuous_update=False),
                          iterations=W.IntSlider(value=10, min=0, max=30, description="iterations",
                                                 continuous_update=False),
-                         start_x=_slider(start[0], -h, h, 0.05, "start x"),
-                         start_y=_slider(start[1], -h, h, 0.05, "start y"),
-                         goal_x=_slider(goal[0], -h, h, 0.05, "goal x"),
-                         goal_y=_slider(goal[1], -h, h, 0.05, "goal y"),
+                         **_task_sliders(cfg, start, goal),
                          config=W.fixed(cfg), draw=W.fixed(True))
 
 

@@ -284,6 +284,15 @@ def cached_model(name: str, config: dict, build, device=None) -> TrainResult:
     return result
 
 
+def training_split(data_configs: list[DataConfig], train_config: TrainConfig) -> tuple[Dataset, Dataset]:
+    """(train, validation) episodes of a model trained on ``data_configs`` with ``train_config``: the
+    datasets pooled, then split by episode with its val_fraction and seed. Finetuning reuses the train
+    part; evaluation uses the held-out part as the model's reference data."""
+    datasets = [get_dataset(c) for c in data_configs]
+    pooled = datasets[0] if len(datasets) == 1 else concat(*datasets)
+    return pooled.split(train_config.val_fraction, train_config.seed)
+
+
 def get_world_model(data_configs: list[DataConfig], model_config: WorldModelConfig | None = None,
                     train_config: TrainConfig | None = None, device=None, progress: bool = True
                     ) -> TrainResult:
@@ -294,9 +303,7 @@ def get_world_model(data_configs: list[DataConfig], model_config: WorldModelConf
     mc, tc = model_config or WorldModelConfig(), train_config or TrainConfig()
 
     def build() -> TrainResult:
-        datasets = [get_dataset(c) for c in data_configs]
-        pooled = datasets[0] if len(datasets) == 1 else concat(*datasets)
-        train, val = pooled.split(tc.val_fraction, tc.seed)
+        train, val = training_split(data_configs, tc)
         return train_world_model(train, val, mc, tc, device=device, progress=progress)
 
     return cached_model("world_model", _base_config(data_configs, mc, tc), build, device)
