@@ -9,7 +9,7 @@ pins torch to one thread, and times in one run:
     cheap GBP (``presets().gbp_lite``) and for CEM (``presets().cem``);
   * GBP open loop, looped: a Python loop planning one task per call, on the first ``--loop-tasks``
     tasks (extrapolated per task: per-task cost does not depend on how many are looped);
-  * GBP MPC (replan every 3 steps) on the whole batch.
+  * GBP MPC (``presets().mpc``) on the whole batch.
 
 It prints one row per method: tasks, total seconds, ms per task, tasks per second, world-model
 evaluations per task (forward + 2 x backward step evaluations, as in ``evaluation.EvalReport``),
@@ -18,6 +18,7 @@ success rate, and the speedup of each method over the looped planner.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -28,26 +29,29 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import torch  # noqa: E402
 
 import gbp_utils  # noqa: E402
-from gbp_utils.control import Episodes, run_mpc, run_open_loop  # noqa: E402
-from gbp_utils.env import WallEnv, sample_tasks, success  # noqa: E402
-from gbp_utils.planners import GBPConfig, GBPPlanner  # noqa: E402
-from gbp_utils.sampling import CEMPlanner  # noqa: E402
+from gbp_utils.control import Episodes, Execution, execute, run_open_loop  # noqa: E402
+from gbp_utils.env import WallEnv, success  # noqa: E402
+from gbp_utils.evaluation import model_evals  # noqa: E402
+from gbp_utils.planners import make_planner  # noqa: E402
 from gbp_utils.world_model import checkpoint_path, get_world_model  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tasks", type=int, default=None,
-                   help="held-out tasks for the batched runs (default: the preset's n_eval_tasks)")
+                   help="held-out tasks for the batched runs (default: the preset's tasks.eval)")
     p.add_argument("--loop-tasks", type=int, default=20,
                    help="tasks planned one at a time in the looped run (default 20)")
-    p.add_argument("--replan-every", type=int, default=3, help="MPC: actions executed per plan (default 3)")
+    p.add_argument("--replan-every", type=int, default=None,
+                   help="MPC: actions executed per plan (default: presets().mpc.replan_every)")
     p.add_argument("--fast", action="store_true",
                    help="use the fast-mode presets (smaller data, shorter training); default follows GBP_FAST")
     p.add_argument("--seed", type=int, default=0, help="planner seed")
     args = p.parse_args(argv)
     if args.tasks is not None and args.tasks < 1:
         p.error("--tasks must be >= 1")
+    if args.replan_every is not None and args.replan_every < 1:
+        p.error("--replan-every must be >= 1")
     if args.loop_tasks < 1:
         p.error("--loop-tasks must be >= 1")
     return args
@@ -59,7 +63,7 @@ def row(name: str, n: int, seconds: float, evals_per_task: float, success_rate: 
 
 
 def evals_per_task(ep: Episodes) -> float:
-    return float(ep.wm_forward.float().mean() + 2 * ep.wm_backward.float().mean())
+    return float(model_evals(ep.wm_forward.float().mean(), ep.wm_backward.float().mean()))
 
 
 def print_table(rows: list[dict], reference: str) -> None:
@@ -79,7 +83,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     P = gbp_utils.presets(True if args.fast else None)
-    n = args.tasks or P.n_eval_tasks
+    n = args.tasks or P.tasks.eval
     n_loop = min(args.loop_tasks, n)
 
     path = checkpoint_path([P.expert_data], P.model, P.train)
@@ -91,9 +95,10 @@ def main(argv=None) -> int:
           f"{time.perf_counter() - t0:.1f} s; {'fast' if P.train.epochs < 40 else 'full'} presets)")
 
     env = WallEnv(P.wall)
-    tasks = sample_tasks(n, P.eval_seed, "eval", P.wall)
-    cfg = GBPConfig(seed=args.seed)
-    planner = GBPPlanner(model, cfg, action_bound=P.wall.max_step)
+    tasks = P.eval_tasks(n) if n <= P.tasks.eval else gbp_utils.sample_tasks(n, P.eval_seed, "eval", P.wall)
+    cfg = dataclasses.replace(P.gbp, seed=args.seed)
+    planner = make_planner(model, cfg, P.wall.max_step)
+    mpc = Execution("mpc", args.replan_every) if args.replan_every else P.mpc
     H = P.wall.max_steps
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread; {n} held-out tasks, horizon {H}; "
           f"GBP {cfg.optimizer} lr {cfg.lr}, {cfg.iterations} iterations ({cfg.warm_iterations} warm), "
@@ -107,8 +112,8 @@ def main(argv=None) -> int:
     # Batched open loop: GBP, the cheap GBP of notebooks 07-08 and CEM (same compute accounting)
     batched = None
     for name, planner_ in (("GBP open loop, batched", planner),
-                           ("GBP-lite open loop, batched", GBPPlanner(model, P.gbp_lite, P.wall.max_step)),
-                           ("CEM open loop, batched", CEMPlanner(model, P.cem, P.wall.max_step))):
+                           ("GBP-lite open loop, batched", make_planner(model, P.gbp_lite, P.wall.max_step)),
+                           ("CEM open loop, batched", make_planner(model, P.cem, P.wall.max_step))):
         t0 = time.perf_counter()
         ep = run_open_loop(env, planner_, tasks)
         seconds = time.perf_counter() - t0
@@ -129,10 +134,10 @@ def main(argv=None) -> int:
     rows.append(row("GBP open loop, looped", n_loop, seconds, sum(evals) / n_loop, looped_success))
 
     t0 = time.perf_counter()
-    mpc = run_mpc(env, planner, tasks, replan_every=args.replan_every)
+    mpc_run = execute(env, planner, tasks, mpc)
     seconds = time.perf_counter() - t0
-    rows.append(row(f"GBP MPC (replan {args.replan_every}), batched", n, seconds, evals_per_task(mpc),
-                    success(mpc.final_states, tasks.goals, P.wall).float().mean().item()))
+    rows.append(row(f"GBP MPC (replan {mpc.replan_every}), batched", n, seconds, evals_per_task(mpc_run),
+                    success(mpc_run.final_states, tasks.goals, P.wall).float().mean().item()))
 
     print()
     print_table(rows, reference="GBP open loop, looped")

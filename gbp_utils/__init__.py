@@ -1,7 +1,24 @@
 """gbp_utils: the shared code of the gradient-based-planning tutorial series.
 
 Notebooks narrate and call into this package; every piece of logic lives here, one module per idea:
-env (the wall-door world), policies (oracle, expert), data, world_model, plotting, widgets.
+
+* ``env``: the wall-door world (batched exact dynamics, tasks, ``TrueDynamicsModel``); ``gym_env``: its
+  Gymnasium wrapper;
+* ``policies``: the shortest-path oracle, the noisy expert, the straight line; ``data``: running a
+  policy, expert and play datasets (``Dataset``), cached;
+* ``world_model``: the residual MLP, its trainer, rollouts, errors, cached checkpoints and
+  ``training_split``;
+* ``planners``: gradient-based planning and ``make_planner`` (the one way to build any planner);
+  ``sampling``: CEM, MPPI, GD+CEM;
+* ``control``: ``Execution`` and executing plans open-loop or with MPC; ``experiments``: cached runs;
+* ``evaluation``: scoring runs; ``analysis``: gap, landscapes, pushes, one planned task;
+  ``stats``: intervals and aggregation over seeds;
+* ``finetuning``: online (DAgger) and adversarial finetuning, cached models;
+* ``final_evaluation``: notebook 08's table; ``results``: the README table;
+* ``plotting`` and ``widgets``: figures and interactive demos; ``cache``: files under data/;
+  ``reproduce``: re-execute the notebooks.
+
+Every size and setting the notebooks use comes from ``presets()``.
 """
 from __future__ import annotations
 
@@ -14,12 +31,13 @@ import numpy as np
 import torch
 
 from .cache import fast_mode
+from .control import OPEN_LOOP, Execution
 from .data import DataConfig, Dataset, get_dataset
-from .env import WallConfig, WallEnv, sample_tasks
+from .env import TaskSet, WallConfig, WallEnv, sample_tasks
 from .finetuning import AdversarialConfig, OnlineConfig
 from .planners import GBPConfig
-from .sampling import CEMConfig
-from .world_model import TrainConfig, WorldModel, WorldModelConfig, get_world_model
+from .sampling import CEMConfig, GDCEMConfig, MPPIConfig
+from .world_model import TrainConfig, WorldModel, WorldModelConfig, get_world_model, training_split
 
 __version__ = "0.1.0"
 
@@ -44,59 +62,128 @@ def setup(seed: int = 0, threads: int = 1, device: str | None = None) -> torch.d
 
 
 @dataclass(frozen=True)
+class TaskCounts:
+    """How many tasks each use draws. Held-out tasks are ``sample_tasks(eval, eval_seed, "eval")``
+    (or their first ``n``), tune tasks ``sample_tasks(tune, 0, "tune")``: the same everywhere."""
+
+    eval: int = 300  # held-out tasks of notebooks 04-07
+    final: int = 300  # the first held-out tasks of the final table (notebook 08)
+    tune: int = 200  # "tune"-split tasks on which settings are chosen (06, 08; 07's compute curve: a prefix)
+    replan_tune: int = 60  # tune tasks (drawn on their own) on which 04 chooses MPC's replanning interval
+    round_curve: int = 100  # the first held-out tasks on which 05 evaluates every online round
+    compute_curve: int = 100  # the first tune tasks of 07's success-vs-compute curves
+    hand_round: int = 50  # training tasks of 05's hand-written online round
+    demo: int = 5  # tune tasks of 04's hand-written GBP loop
+    exercise: int = 40  # tune tasks of 04's exercises
+    landscape: int = 40  # the first tune tasks of 06's landscape statistics
+    env_stats: int = 1000  # held-out tasks of 01's statistics
+    expert_check: int = 1000  # training tasks on which 02 scores the expert
+    push_demo: int = 50  # held-out tasks among which 03 picks a blocked one
+    cem_demo: int = 8  # tune tasks among which 07 picks a blocked one
+
+    def tiny(self) -> "TaskCounts":
+        """Fewer tasks for fast mode (CI): enough for the notebooks' checks, not for their numbers."""
+        return dataclasses.replace(self, eval=20, final=20, tune=20, replan_tune=20, round_curve=20,
+                                   compute_curve=20, hand_round=16, exercise=20, landscape=10)
+
+
+@dataclass(frozen=True)
 class Presets:
-    """The sizes every notebook shares, so all of them use (and cache) the same data and models."""
+    """The sizes and settings every notebook shares, so all of them use (and cache) the same data, models
+    and runs. Each setting that was chosen on tune tasks names the notebook (and section) that chose it."""
 
     wall: WallConfig
     expert_data: DataConfig
     play_data: DataConfig
     model: WorldModelConfig
     train: TrainConfig
-    n_eval_tasks: int
+    tasks: TaskCounts
+    seeds: tuple  # training seeds of the final evaluation (notebook 08)
+    # How plans meet the world (``control.Execution``); the values and where they were chosen: ``presets()``.
+    open_loop: Execution
+    mpc: Execution
+    mpc_heavy: Execution
+    replan_grid: tuple  # the replanning intervals notebook 04 compares
+    heavy_grid: tuple  # (restart multipliers, replanning intervals) notebook 08 compares for GBP-heavy
+    # Planners
     gbp: GBPConfig  # the GBP planner of notebooks 04-08 (notebook 04's defaults)
-    replan_every: int  # MPC replans every this many steps (chosen on tune tasks in notebook 04)
+    gbp_lite: GBPConfig  # a cheap GBP (few restarts and iterations) for the compute comparison of 07-08
+    gbp_heavy: GBPConfig  # GBP-heavy of notebook 08: ``heavy_grid``'s chosen restarts, run with ``mpc_heavy``
+    cem: CEMConfig  # the CEM of notebooks 07-08 (population 300, 30 elites, 10 rounds; 3 on MPC replans)
+    mppi: MPPIConfig  # notebook 07's MPPI, at CEM's population and rounds
+    gdcem: GDCEMConfig  # notebook 07's GD+CEM, a quarter of CEM's population (each sample also takes gradient steps)
+    compute_budgets: dict  # notebook 07's success-vs-compute curve: {(family, label): planner config}
+    # Finetuning
     online: OnlineConfig  # the online (DAgger) finetuning of notebook 05, reused by 06-08
     adversarial: AdversarialConfig  # online + adversarial: the budget of every online round (notebook 06)
     adversarial_only: AdversarialConfig  # adversarial finetuning alone, expert data (chosen on tune tasks in 06)
-    n_tune_tasks: int  # "tune"-split tasks on which settings are chosen (never the eval tasks)
-    cem: CEMConfig  # the CEM of notebooks 07-08 (population 300, 30 elites, 10 rounds; 3 rounds on MPC replans)
-    gbp_lite: GBPConfig  # a cheap GBP (few restarts and iterations) for the compute comparison of 07-08
-    gbp_heavy: GBPConfig  # GBP-heavy MPC of notebook 08: more restarts ...
-    heavy_replan_every: int  # ... and replanning every this many steps (both chosen on tune tasks in 08)
+    adversarial_finetune: TrainConfig  # how adversarial finetuning alone trains (10 epochs at lr 1e-3)
+    eps_grid: tuple  # the budgets (factor x per-dimension std) notebook 06 sweeps on tune tasks
+    sweep_episodes: int  # episodes per dataset in notebook 02's expert-noise sweep
     eval_seed: int = 0
+
+    def eval_tasks(self, n: int | None = None, device=None) -> TaskSet:
+        """The first ``n`` (default: all ``tasks.eval``) held-out tasks, the same in every notebook."""
+        return sample_tasks(self.tasks.eval, self.eval_seed, "eval", self.wall, device=device)[:n or self.tasks.eval]
+
+    def tune_tasks(self, n: int | None = None, device=None) -> TaskSet:
+        """The first ``n`` (default: all ``tasks.tune``) tune tasks, on which settings are chosen."""
+        return sample_tasks(self.tasks.tune, 0, "tune", self.wall, device=device)[:n or self.tasks.tune]
 
 
 def presets(fast: bool | None = None) -> Presets:
-    """Full-mode sizes produce the published numbers; fast mode shrinks them for CI."""
+    """Full-mode sizes produce the published numbers; fast mode (``GBP_FAST=1``) shrinks each config
+    with its ``tiny()`` for CI, keeping every other field."""
     fast = fast_mode() if fast is None else fast
     wall = WallConfig()
     expert = DataConfig(kind="expert", n_episodes=1000, wall=wall)
     play = DataConfig(kind="play", n_episodes=1000, wall=wall)
     train = TrainConfig()
+    tasks = TaskCounts()
     # Online: open-loop execution and 30 epochs at lr 3e-3 per round were chosen on tune tasks (notebook 05).
-    online = OnlineConfig(execution="open-loop", epochs_per_round=30, lr=3e-3)
-    # Chosen on tune tasks (notebook 06): 0.05 in the online loop, 0.02 for adversarial finetuning alone.
-    adversarial = AdversarialConfig(state_factor=0.05, action_factor=0.05)
-    adversarial_only = AdversarialConfig(state_factor=0.02, action_factor=0.02)
+    online = OnlineConfig(executions=(OPEN_LOOP,), epochs_per_round=30, lr=3e-3)
     gbp = GBPConfig()
     gbp_lite = GBPConfig(restarts=2, iterations=50, warm_iterations=10)
     cem = CEMConfig(warm_iterations=3)  # MPC replans start from the shifted plan: fewer rounds, like GBP
+    budgets = {("GBP", "1x25"): GBPConfig(restarts=1, iterations=25, warm_iterations=5),
+               ("GBP", "2x50"): gbp_lite,
+               ("GBP", "4x100"): GBPConfig(restarts=4, iterations=100, warm_iterations=25),
+               ("GBP", "8x150"): gbp,
+               ("CEM", "50x5"): CEMConfig(population=50, elites=5, iterations=5),
+               ("CEM", "100x10"): CEMConfig(population=100, elites=10, iterations=10),
+               ("CEM", "300x10"): cem,
+               ("CEM", "1000x10"): CEMConfig(population=1000, elites=100, iterations=10)}
     if fast:
-        cem = CEMConfig(population=60, elites=6, iterations=4)
-        gbp_lite = GBPConfig(restarts=1, iterations=20, warm_iterations=5)
-        gbp = GBPConfig(restarts=2, iterations=40, warm_iterations=10)  # CI: exercises the code, not the numbers
-        expert, play, train = expert.tiny(), play.tiny(), train.tiny()
-        # Two short rounds; the tiny datasets give few gradient steps per epoch, so a higher learning rate.
-        online = OnlineConfig(rounds=2, tasks_per_round=50, epochs_per_round=30, lr=1e-2, execution="open-loop")
+        expert, play, train, tasks, online = expert.tiny(), play.tiny(), train.tiny(), tasks.tiny(), online.tiny()
+        gbp, gbp_lite, cem = gbp.tiny(), gbp_lite.tiny(), cem.tiny()
+        budgets = {("GBP", "lite"): gbp_lite, ("GBP", "standard"): gbp,
+                   ("CEM", "small"): cem.tiny(), ("CEM", "standard"): cem}
+    mppi = MPPIConfig(population=cem.population, iterations=cem.iterations)
+    gdcem = GDCEMConfig(population=max(10, cem.population // 4), elites=max(1, cem.elites // 4),
+                        iterations=cem.iterations, grad_steps=3)
     # GBP-heavy, chosen on tune tasks in notebook 08 from restarts {1, 2} x gbp.restarts x replanning
-    # interval {1, 2, 3}: twice the restarts, replanning every step.
-    gbp_heavy, heavy_replan_every = dataclasses.replace(gbp, restarts=2 * gbp.restarts), 1
-    return Presets(wall=wall, expert_data=expert, play_data=play, model=WorldModelConfig(), train=train,
-                   n_eval_tasks=40 if fast else 300, gbp=gbp, replan_every=3, online=online,
-                   adversarial=adversarial, adversarial_only=adversarial_only, n_tune_tasks=40 if fast else 200,
-                   cem=cem, gbp_lite=gbp_lite, gbp_heavy=gbp_heavy, heavy_replan_every=heavy_replan_every)
+    # interval {3, 2, 1}: twice the restarts, replanning every step.
+    heavy_grid = ((1, 2), (3, 2, 1))
+    return Presets(
+        wall=wall, expert_data=expert, play_data=play, model=WorldModelConfig(), train=train, tasks=tasks,
+        seeds=(0,) if fast else (0, 1, 2),
+        open_loop=OPEN_LOOP,
+        mpc=Execution("mpc", replan_every=3),  # MPC replans every 3 steps: chosen from replan_grid on tune tasks (04, §7)
+        mpc_heavy=Execution("mpc", replan_every=1),  # GBP-heavy replans every step: chosen on tune tasks (08, §2)
+        replan_grid=(3, 5, 10), heavy_grid=heavy_grid,
+        gbp=gbp, gbp_lite=gbp_lite, gbp_heavy=dataclasses.replace(gbp, restarts=2 * gbp.restarts),
+        cem=cem, mppi=mppi, gdcem=gdcem, compute_budgets=budgets,
+        online=online,
+        # Chosen on tune tasks (notebook 06): 0.05 in the online loop, 0.02 for adversarial finetuning alone.
+        adversarial=AdversarialConfig(state_factor=0.05, action_factor=0.05),
+        adversarial_only=AdversarialConfig(state_factor=0.02, action_factor=0.02),
+        adversarial_finetune=dataclasses.replace(train, epochs=10, lr=1e-3),
+        eps_grid=(0.0, 0.05, 0.2) if fast else (0.0, 0.02, 0.05, 0.1, 0.2),
+        sweep_episodes=100 if fast else 400,
+    )
 
 
-__all__ = ["fast_mode", "setup", "presets", "Presets", "WallConfig", "WallEnv", "sample_tasks",
-           "DataConfig", "Dataset", "get_dataset", "TrainConfig", "WorldModel", "WorldModelConfig",
-           "get_world_model", "GBPConfig", "OnlineConfig", "AdversarialConfig"]
+__all__ = ["fast_mode", "setup", "presets", "Presets", "TaskCounts", "WallConfig", "WallEnv", "TaskSet",
+           "sample_tasks", "Execution", "OPEN_LOOP", "DataConfig", "Dataset", "get_dataset", "TrainConfig",
+           "WorldModel", "WorldModelConfig", "get_world_model", "training_split", "GBPConfig", "CEMConfig",
+           "MPPIConfig", "GDCEMConfig", "OnlineConfig", "AdversarialConfig"]

@@ -1,8 +1,12 @@
 """Execute plans in the real environment: open-loop (plan once, run every action) and
 receding-horizon MPC (plan, run a few actions, replan from where the agent really is).
 
+``Execution`` names how plans meet the world, the one spelling used everywhere (presets, cached runs,
+online finetuning, widgets): ``Execution("open-loop")`` or ``Execution("mpc", replan_every=k)``;
+``execute(env, planner, tasks, execution)`` runs either.
+
 A planner is any callable ``planner(starts, goals, horizon, warm_start=None) -> Plan``
-(see ``planners.GBPPlanner``); a policy is ``policy(states, goals) -> actions``.
+(see ``planners.make_planner``); a policy is ``policy(states, goals) -> actions``.
 """
 from __future__ import annotations
 
@@ -11,23 +15,60 @@ from dataclasses import dataclass
 
 import torch
 
-from .data import Dataset
+from .data import Dataset, run_policy
 from .env import TaskSet, WallEnv
-from .policies import run_policy
+
+MODES = ("open-loop", "mpc")
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How plans meet the real world.
+
+    mode: "open-loop" (plan once, execute every action) or "mpc" (receding horizon).
+    replan_every: MPC only, required there: execute this many actions of each plan, then replan from
+        the state actually reached. None for open-loop.
+    """
+
+    mode: str
+    replan_every: int | None = None
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"Execution.mode must be one of {MODES}; got {self.mode!r}")
+        if self.mode == "open-loop" and self.replan_every is not None:
+            raise ValueError(f"open-loop execution never replans: leave replan_every None (got {self.replan_every})")
+        k = self.replan_every
+        if self.mode == "mpc" and not (isinstance(k, int) and not isinstance(k, bool) and k >= 1):
+            raise ValueError(f"Execution('mpc', replan_every=k) needs an integer k >= 1; got {self.replan_every!r}")
+
+    @property
+    def label(self) -> str:
+        """"open-loop" or "MPC/k": the name of the execution in tables and plots."""
+        return "open-loop" if self.mode == "open-loop" else f"MPC/{self.replan_every}"
+
+
+OPEN_LOOP = Execution("open-loop")
+"""Open-loop execution (it has no setting). MPC's replanning interval lives in ``gbp_utils.presets()``."""
 
 
 @dataclass
 class Episodes:
     """What happened in the real environment for a batch of tasks.
 
-    states (B, T+1, S) and actions (B, T, A) executed; first_plan (B, H+1, S) the model's prediction
-    of the first plan (None for policies); wm_forward / wm_backward (B,) world-model step evaluations
-    spent per task; seconds: wall time for the whole batch; diverged (B,) planner divergence flags.
+    states (B, T+1, S) and actions (B, T, A) executed; first_plan_states (B, H+1, S) the states the
+    model predicted for the first plan (None for policies); wm_forward / wm_backward (B,) world-model
+    step evaluations spent per task; seconds: wall-clock time for the whole batch; diverged (B,)
+    planner divergence flags; n_plans: how many times the batch was planned.
+
+    ``Episodes`` is an evaluation run (compute and the model's promise included); ``data.Dataset`` is
+    training data (episodes with optional goals, split and concatenated). ``as_dataset`` turns the
+    former into the latter.
     """
 
     states: torch.Tensor
     actions: torch.Tensor
-    first_plan: torch.Tensor | None
+    first_plan_states: torch.Tensor | None
     wm_forward: torch.Tensor
     wm_backward: torch.Tensor
     seconds: float
@@ -45,7 +86,7 @@ class Episodes:
 
 def run_open_loop(env: WallEnv, planner, tasks: TaskSet, horizon: int | None = None) -> Episodes:
     """Plan ``horizon`` (default: the step budget) actions once per task, then execute them all."""
-    H = horizon or env.config.max_steps
+    H = horizon or env.wall.max_steps
     plan = planner(tasks.starts, tasks.goals, H)
     B = len(tasks)
     return Episodes(env.rollout(tasks.starts, plan.actions), env.clip_actions(plan.actions), plan.predicted_states,
@@ -53,7 +94,7 @@ def run_open_loop(env: WallEnv, planner, tasks: TaskSet, horizon: int | None = N
                     plan.seconds, plan.diverged, n_plans=1)
 
 
-def run_mpc(env: WallEnv, planner, tasks: TaskSet, replan_every: int = 1, horizon: int | None = None
+def run_mpc(env: WallEnv, planner, tasks: TaskSet, replan_every: int, horizon: int | None = None
             ) -> Episodes:
     """Receding-horizon control until the step budget is spent.
 
@@ -65,7 +106,7 @@ def run_mpc(env: WallEnv, planner, tasks: TaskSet, replan_every: int = 1, horizo
     """
     if replan_every < 1:
         raise ValueError(f"replan_every must be >= 1; got {replan_every}")
-    T = env.config.max_steps
+    T = env.wall.max_steps
     B = len(tasks)
     s = tasks.starts
     states, actions = [s], []
@@ -97,6 +138,17 @@ def run_mpc(env: WallEnv, planner, tasks: TaskSet, replan_every: int = 1, horizo
         t += k
     return Episodes(torch.stack(states, 1), torch.stack(actions, 1), first_plan, fwd, bwd,
                     time.perf_counter() - t0, diverged, n_plans)
+
+
+def execute(env: WallEnv, planner, tasks: TaskSet, execution: Execution, horizon: int | None = None
+            ) -> Episodes:
+    """Plan and execute every task of the batch as ``execution`` says (``run_open_loop`` or ``run_mpc``)."""
+    if not isinstance(execution, Execution):
+        raise TypeError(f"execution must be a control.Execution, e.g. control.OPEN_LOOP or presets().mpc; "
+                        f"got {execution!r}")
+    if execution.mode == "open-loop":
+        return run_open_loop(env, planner, tasks, horizon)
+    return run_mpc(env, planner, tasks, execution.replan_every, horizon)
 
 
 def run_controller(env: WallEnv, policy, tasks: TaskSet) -> Episodes:

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from . import cache
-from .env import ACTION_DIM, STATE_DIM, WallConfig, WallEnv, sample_tasks
-from .policies import expert_policy, run_policy
+from .env import ACTION_DIM, STATE_DIM, TaskSet, WallConfig, WallEnv, sample_tasks
+from .policies import expert_policy
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class DataConfig:
     n_episodes: int = 1000
     episode_len: int = 30  # steps per episode (expert episodes run the full budget, goal reached or not)
     seed: int = 0
-    noise_std: float = 0.15  # expert: action noise as a fraction of max_step
+    noise_std: float = 0.15  # expert: std of the Gaussian action noise, as a fraction of wall.max_step
     persistence: float = 0.8  # play: correlation of successive random actions (0 = white noise)
     wall: WallConfig = field(default_factory=WallConfig)
 
@@ -44,7 +44,9 @@ class DataConfig:
 
 @dataclass
 class Dataset:
-    """Episodes of the real dynamics: states (E, T+1, S), actions (E, T, A)."""
+    """Episodes of the real dynamics: states (E, T+1, S), actions (E, T, A); training data for world
+    models (split by episode, concatenated, flattened into transitions). An evaluation run, with its
+    compute and the model's promise, is a ``control.Episodes``; ``Episodes.as_dataset()`` converts."""
 
     states: torch.Tensor
     actions: torch.Tensor
@@ -55,6 +57,11 @@ class Dataset:
         validate_tensors(self.states, self.actions)
         if self.goals is not None and tuple(self.goals.shape) != (self.n_episodes, STATE_DIM):
             raise ValueError(f"dataset goals must be (E, {STATE_DIM}); got {tuple(self.goals.shape)}")
+
+    @property
+    def final_states(self) -> torch.Tensor:
+        """(E, S) the last state of every episode."""
+        return self.states[:, -1]
 
     def __len__(self) -> int:
         """Number of transitions."""
@@ -112,20 +119,36 @@ def validate_tensors(states, actions) -> None:
 # --------------------------------------------------------------------------------------------
 # Generators
 # --------------------------------------------------------------------------------------------
+def run_policy(env: WallEnv, policy, tasks: TaskSet, max_steps: int | None = None) -> Dataset:
+    """Execute ``policy`` (``policies``) in the real environment for every task of the batch at once.
+
+    Returns the episodes as a Dataset: visited states (B, T+1, S), the clipped actions that were
+    applied (B, T, A) and the tasks' goals. T is ``max_steps`` or the environment's step budget.
+    """
+    T = env.wall.max_steps if max_steps is None else max_steps
+    states = [tasks.starts]
+    actions = []
+    s = tasks.starts
+    for _ in range(T):
+        a = env.clip_actions(policy(s, tasks.goals))
+        s = env.step(s, a)
+        states.append(s)
+        actions.append(a)
+    return Dataset(torch.stack(states, 1), torch.stack(actions, 1), tasks.goals)
+
+
 def generate_expert_data(config: DataConfig) -> Dataset:
     """Noisy expert episodes on *training* tasks (a seed stream disjoint from evaluation tasks)."""
     env = WallEnv(config.wall)
     tasks = sample_tasks(config.n_episodes, config.seed, "train", config.wall)
     gen = torch.Generator().manual_seed(config.seed)
-    traj = run_policy(env, expert_policy(config.wall, config.noise_std, generator=gen), tasks,
-                      config.episode_len)
-    return Dataset(traj.states, traj.actions, tasks.goals)
+    return run_policy(env, expert_policy(config.wall, config.noise_std, generator=gen), tasks, config.episode_len)
 
 
-def sample_free_states(n: int, generator: torch.Generator, config: WallConfig) -> torch.Tensor:
+def sample_free_states(n: int, generator: torch.Generator, wall: WallConfig) -> torch.Tensor:
     """(n, S) states uniform over the free space (rejection sampling outside the wall)."""
-    env = WallEnv(config)
-    h = config.half_size
+    env = WallEnv(wall)
+    h = wall.half_size
     out = torch.empty(0, STATE_DIM)
     while out.shape[0] < n:
         cand = (torch.rand(2 * n, STATE_DIM, generator=generator) * 2 - 1) * h

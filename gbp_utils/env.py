@@ -133,20 +133,20 @@ class WallEnv:
     It never tracks gradients (the real world is not differentiable for the planner).
     """
 
-    def __init__(self, config: WallConfig | None = None):
-        self.config = config or WallConfig()
+    def __init__(self, wall: WallConfig | None = None):
+        self.wall = wall or WallConfig()
 
     # -- queries -------------------------------------------------------------------------
     def in_wall(self, states: torch.Tensor) -> torch.Tensor:
         """(B,) bool: strictly inside a solid wall piece (the faces themselves are free space)."""
         x, y = states[..., 0], states[..., 1]
         inside = torch.zeros_like(x, dtype=torch.bool)
-        for x0, x1, y0, y1 in self.config.collision_boxes():
+        for x0, x1, y0, y1 in self.wall.collision_boxes():
             inside |= (x > x0) & (x < x1) & (y > y0) & (y < y1)
         return inside
 
     def in_arena(self, states: torch.Tensor) -> torch.Tensor:
-        h = self.config.half_size
+        h = self.wall.half_size
         return (states.abs() <= h).all(-1)
 
     def is_free(self, states: torch.Tensor) -> torch.Tensor:
@@ -156,11 +156,11 @@ class WallEnv:
         """(B,) int: -1 left of the wall, +1 right of it, 0 inside the door passage."""
         x = states[..., 0]
         return torch.where(
-            x <= self.config.wall_left, -1, torch.where(x >= self.config.wall_right, 1, 0)
+            x <= self.wall.wall_left, -1, torch.where(x >= self.wall.wall_right, 1, 0)
         )
 
     def clip_actions(self, actions: torch.Tensor) -> torch.Tensor:
-        m = self.config.max_step
+        m = self.wall.max_step
         return actions.clamp(-m, m)
 
     # -- the step ------------------------------------------------------------------------
@@ -198,19 +198,19 @@ class WallEnv:
         return torch.stack(states, 1)
 
     def _step(self, p: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-        cfg = self.config
+        wall = self.wall
         # 1) first contact with a solid wall piece: slab test against each open box.
         t_hit = torch.ones_like(p[:, 0])  # fraction of the move that is executed
         hit_axis = torch.full_like(p[:, 0], -1, dtype=torch.long)  # 0: x-face, 1: y-face, -1: none
         hit_value = torch.zeros_like(p[:, 0])  # coordinate of the face that was hit
-        for box in cfg.collision_boxes():
+        for box in wall.collision_boxes():
             t_enter, axis, face = _entry_time(p, d, box)
             closer = t_enter < t_hit
             t_hit = torch.where(closer, t_enter, t_hit)
             hit_axis = torch.where(closer, axis, hit_axis)
             hit_value = torch.where(closer, face, hit_value)
         # 2) first contact with the arena border (the arena is convex: an exit time per axis).
-        h = cfg.half_size
+        h = wall.half_size
         for axis in range(2):
             da = d[:, axis]
             bound = torch.where(da > 0, torch.full_like(da, h), torch.full_like(da, -h))
@@ -227,7 +227,7 @@ class WallEnv:
             nxt[:, axis] = torch.where(on_face, hit_value, nxt[:, axis])
         # A move that ends exactly on a face (t = 1) is not a hit, yet p + d may round inside.
         # Put such points back on the face of the box they came from.
-        for x0, x1, y0, y1 in cfg.collision_boxes():
+        for x0, x1, y0, y1 in wall.collision_boxes():
             x, y = nxt[:, 0], nxt[:, 1]
             inside = (x > x0) & (x < x1) & (y > y0) & (y < y1)
             nxt[:, 0] = torch.where(inside & (p[:, 0] <= x0), x0, torch.where(inside & (p[:, 0] >= x1), x1, x))
@@ -283,7 +283,7 @@ class TaskSet:
         return dataclasses.replace(self, starts=self.starts[idx], goals=self.goals[idx])
 
 
-def sample_tasks(n: int, seed: int, split: str = "eval", config: WallConfig | None = None,
+def sample_tasks(n: int, seed: int, split: str = "eval", wall: WallConfig | None = None,
                  device=None) -> TaskSet:
     """Sample ``n`` tasks: start on one side of the wall, goal on the other (sides swap at random).
 
@@ -292,7 +292,7 @@ def sample_tasks(n: int, seed: int, split: str = "eval", config: WallConfig | No
 
     Args:
         n: number of tasks.
-        seed: integer seed; the same (split, seed, n, config) always gives the same tasks.
+        seed: integer seed; the same (split, seed, n, wall) always gives the same tasks.
         split: "train" for data collection / finetuning, "tune" for hyper-parameter choices,
             "eval" for held-out evaluation.
     """
@@ -300,14 +300,14 @@ def sample_tasks(n: int, seed: int, split: str = "eval", config: WallConfig | No
         raise ValueError(f"split must be one of {sorted(_SPLITS)}; got {split!r}")
     if n < 1:
         raise ValueError(f"n must be >= 1; got {n}")
-    cfg = config or WallConfig()
+    wall = wall or WallConfig()
     rng = np.random.default_rng(np.random.SeedSequence([_SPLITS[split], int(seed)]))
-    h, m = cfg.half_size - 0.25, cfg.start_margin
+    h, m = wall.half_size - 0.25, wall.start_margin
 
     def side_points(sign: np.ndarray) -> np.ndarray:
         # |x - wall| in [margin, distance to border]; uniform over each side's free rectangle.
-        left = rng.uniform(-h, cfg.wall_left - m, size=n)
-        right = rng.uniform(cfg.wall_right + m, h, size=n)
+        left = rng.uniform(-h, wall.wall_left - m, size=n)
+        right = rng.uniform(wall.wall_right + m, h, size=n)
         x = np.where(sign < 0, left, right)
         y = rng.uniform(-h, h, size=n)
         return np.stack([x, y], -1)
@@ -319,47 +319,82 @@ def sample_tasks(n: int, seed: int, split: str = "eval", config: WallConfig | No
     return TaskSet(to_t(starts), to_t(goals), split, int(seed))
 
 
-def straight_line_blocked(starts: torch.Tensor, goals: torch.Tensor, config: WallConfig | None = None
+def straight_line_blocked(starts: torch.Tensor, goals: torch.Tensor, wall: WallConfig | None = None
                           ) -> torch.Tensor:
     """(B,) bool: the segment start -> goal passes through a solid wall piece."""
-    cfg = config or WallConfig()
+    wall = wall or WallConfig()
     d = goals - starts
     blocked = torch.zeros_like(starts[:, 0], dtype=torch.bool)
-    for box in cfg.collision_boxes():
+    for box in wall.collision_boxes():
         t_enter, _, _ = _entry_time(starts, d, box)
         blocked |= t_enter <= 1
     return blocked
 
 
-def success(final_states: torch.Tensor, goals: torch.Tensor, config: WallConfig | None = None
+def path_crosses_wall(paths: torch.Tensor, wall: WallConfig | None = None) -> torch.Tensor:
+    """(B, T) bool: step t of each path (B, T+1, S), the segment paths[:, t] -> paths[:, t+1], passes
+    through a solid wall piece. For imagined paths (a world model's rollout), where reality would
+    have stopped the agent: ``path_crosses_wall(plan.predicted_states, wall).any(1)``."""
+    if paths.ndim != 3 or paths.shape[-1] != STATE_DIM or paths.shape[1] < 2:
+        raise ValueError(f"paths must be (B, T+1, {STATE_DIM}) with T >= 1; got {tuple(paths.shape)}")
+    B, T1, S = paths.shape
+    seg_starts = paths[:, :-1].reshape(-1, S)
+    seg_ends = paths[:, 1:].reshape(-1, S)
+    return straight_line_blocked(seg_starts, seg_ends, wall).reshape(B, T1 - 1)
+
+
+def success(final_states: torch.Tensor, goals: torch.Tensor, wall: WallConfig | None = None
             ) -> torch.Tensor:
     """(B,) bool: the final state is within the success radius of the goal."""
-    cfg = config or WallConfig()
-    return (final_states - goals).norm(dim=-1) <= cfg.success_radius
+    wall = wall or WallConfig()
+    return (final_states - goals).norm(dim=-1) <= wall.success_radius
 
 
-def touching_border(states: torch.Tensor, config: WallConfig | None = None, tol: float = 1e-3
+def touching_border(states: torch.Tensor, wall: WallConfig | None = None, tol: float = 1e-3
                     ) -> torch.Tensor:
     """(...,) bool: within ``tol`` of the arena border."""
-    cfg = config or WallConfig()
-    return (states.abs() >= cfg.half_size - tol).any(-1)
+    wall = wall or WallConfig()
+    return (states.abs() >= wall.half_size - tol).any(-1)
 
 
-def far_from_door(states: torch.Tensor, config: WallConfig | None = None, margin: float = 1.0
+def far_from_door(states: torch.Tensor, wall: WallConfig | None = None, margin: float = 1.0
                   ) -> torch.Tensor:
     """(...,) bool: more than ``margin`` (in y) beyond the door edges."""
-    cfg = config or WallConfig()
-    return (states[..., 1] - cfg.door_center).abs() > cfg.door_width / 2 + margin
+    wall = wall or WallConfig()
+    return (states[..., 1] - wall.door_center).abs() > wall.door_width / 2 + margin
 
 
-def touching_wall(states: torch.Tensor, config: WallConfig | None = None, tol: float = 1e-3
+def touching_wall(states: torch.Tensor, wall: WallConfig | None = None, tol: float = 1e-3
                   ) -> torch.Tensor:
     """(..., ) bool: within ``tol`` of a solid wall face (door edges count, the open door does not)."""
-    cfg = config or WallConfig()
+    wall = wall or WallConfig()
     x, y = states[..., 0], states[..., 1]
     near = torch.zeros_like(x, dtype=torch.bool)
-    for x0, x1, y0, y1 in cfg.wall_boxes():
+    for x0, x1, y0, y1 in wall.wall_boxes():
         dx = torch.clamp(torch.maximum(x0 - x, x - x1), min=0)
         dy = torch.clamp(torch.maximum(y0 - y, y - y1), min=0)
         near |= torch.hypot(dx, dy) <= tol
     return near
+
+
+# --------------------------------------------------------------------------------------------
+# The real dynamics in a world model's shoes
+# --------------------------------------------------------------------------------------------
+class TrueDynamicsModel(torch.nn.Module):
+    """``model(states (B, S), actions (B, A)) -> next states (B, S)`` by ``WallEnv.step``: the exact
+    dynamics, walls included, for planning with a perfect model (the ceiling of any learned one).
+
+    Not differentiable (``WallEnv.step`` runs without gradients), so it plans with the sampling
+    planners (CEM, MPPI) only; ``planners.GBPPlanner`` refuses it with a message saying so.
+    """
+
+    differentiable = False
+
+    def __init__(self, wall: WallConfig | None = None):
+        super().__init__()
+        self.env = WallEnv(wall)
+        # A dummy parameter so that ``next(model.parameters()).device`` works like for a WorldModel.
+        self.dummy = torch.nn.Parameter(torch.zeros(()), requires_grad=False)
+
+    def forward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.env.step(states, actions)

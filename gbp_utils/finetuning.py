@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .control import run_mpc, run_open_loop
+from .control import OPEN_LOOP, Execution, execute
 from .data import DataConfig, Dataset, concat
 from .env import TaskSet, WallEnv, sample_tasks
-from .planners import GBPConfig, GBPPlanner
+from .planners import GBPConfig, make_planner
 from .world_model import (TrainConfig, TrainResult, WorldModel, cached_model, get_world_model, next_state_loss,
                           train_world_model, training_split)
 
@@ -79,11 +79,11 @@ class AdversarialLoss:
 
 
 def adversarial_finetune(model: WorldModel, train: Dataset, config: AdversarialConfig | None = None,
-                         train_config: TrainConfig | None = None, device=None, progress: bool = True
+                         finetune: TrainConfig | None = None, device=None, progress: bool = True
                          ) -> TrainResult:
     """Finetune a copy of ``model`` with the adversarial loss (the normaliser is kept). The model
     after the last epoch is returned: selecting by clean validation loss would undo the point."""
-    return train_world_model(train, None, train_config=train_config, model=copy.deepcopy(model), device=device,
+    return train_world_model(train, None, train_config=finetune, model=copy.deepcopy(model), device=device,
                              progress=progress, batch_loss=AdversarialLoss(config))
 
 
@@ -96,20 +96,29 @@ class OnlineConfig:
 
     rounds: int = 4
     tasks_per_round: int = 300  # training tasks (split "train"), fresh every round
-    execution: str = "both"  # how plans are executed to collect data: "open-loop", "mpc" or "both"
-    replan_every: int = 3  # MPC execution
+    executions: tuple = (OPEN_LOOP,)  # how plans are executed to collect data: control.Execution(s), each
+    # collecting its own episodes every round
     planner_share: float = 0.5  # fraction of each epoch's samples drawn from planner data (rest: expert)
     epochs_per_round: int = 10
     lr: float = 1e-3
     seed: int = 0
 
     def __post_init__(self):
-        if self.execution not in ("open-loop", "mpc", "both"):
-            raise ValueError(f"execution must be 'open-loop', 'mpc' or 'both'; got {self.execution!r}")
+        executions = tuple(self.executions)
+        if not executions or not all(isinstance(e, Execution) for e in executions):
+            raise ValueError(f"executions must be a non-empty tuple of control.Execution, e.g. (OPEN_LOOP,) or "
+                             f"(OPEN_LOOP, presets().mpc); got {self.executions!r}")
+        object.__setattr__(self, "executions", executions)
         if not 0 < self.planner_share < 1:
             raise ValueError(f"planner_share must be in (0, 1); got {self.planner_share}")
         if self.rounds < 1 or self.tasks_per_round < 1 or self.epochs_per_round < 1:
             raise ValueError("rounds, tasks_per_round and epochs_per_round must be >= 1")
+
+    def tiny(self) -> "OnlineConfig":
+        """Two rounds of 50 tasks for fast mode (CI). The tiny datasets give few gradient steps per
+        epoch, so the learning rate is raised to 1e-2; every other field is kept."""
+        return dataclasses.replace(self, rounds=min(self.rounds, 2), tasks_per_round=min(self.tasks_per_round, 50),
+                                   lr=max(self.lr, 1e-2))
 
 
 def mixing_weights(n_expert: int, n_planner: int, planner_share: float) -> torch.Tensor:
@@ -118,34 +127,33 @@ def mixing_weights(n_expert: int, n_planner: int, planner_share: float) -> torch
                       torch.full((n_planner,), planner_share / n_planner)])
 
 
-def online_finetune(model: WorldModel, expert_train: Dataset, env: WallEnv,
-                    make_planner, config: OnlineConfig | None = None, train_config: TrainConfig | None = None,
+def online_finetune(model: WorldModel, expert_train: Dataset, env: WallEnv, planner_config,
+                    config: OnlineConfig | None = None, base_train: TrainConfig | None = None,
                     callback=None, device=None, progress: bool = True,
                     adversarial: AdversarialConfig | None = None) -> tuple[WorldModel, list[Dataset]]:
     """DAgger-style finetuning of a copy of ``model``.
 
     Args:
-        make_planner: ``make_planner(world_model) -> planner`` (e.g. a GBPPlanner factory).
+        planner_config: the planner that collects the data each round (``planners.make_planner``),
+            e.g. ``presets().gbp``, with the environment's action bound.
+        base_train: the base model's training config; each round fits with its batch size and weight
+            decay, ``config.epochs_per_round`` epochs at ``config.lr``, seeded ``base_train.seed + round``.
         callback: optional ``callback(round, model, collected)`` after each round (for evaluation).
         adversarial: if given, every round fits with the adversarial loss (online + adversarial).
     Returns:
         the finetuned model and the planner datasets collected in each round.
     """
     cfg = config or OnlineConfig()
-    tc = dataclasses.replace(train_config or TrainConfig(), epochs=cfg.epochs_per_round, lr=cfg.lr)
+    tc = dataclasses.replace(base_train or TrainConfig(), epochs=cfg.epochs_per_round, lr=cfg.lr)
     model = copy.deepcopy(model)
     collected: list[Dataset] = []
     for r in range(cfg.rounds):
         # 1) plan with the current model on fresh training tasks
-        tasks: TaskSet = sample_tasks(cfg.tasks_per_round, 1000 * (cfg.seed + 1) + r, "train", env.config,
+        tasks: TaskSet = sample_tasks(cfg.tasks_per_round, 1000 * (cfg.seed + 1) + r, "train", env.wall,
                                       device=device)
-        planner = make_planner(model)
+        planner = make_planner(model, planner_config, env.wall.max_step)
         # 2) execute the plans in the real environment, 3) keep what happened
-        runs = []
-        if cfg.execution in ("open-loop", "both"):
-            runs.append(run_open_loop(env, planner, tasks))
-        if cfg.execution in ("mpc", "both"):
-            runs.append(run_mpc(env, planner, tasks, replan_every=cfg.replan_every))
+        runs = [execute(env, planner, tasks, execution) for execution in cfg.executions]
         collected.append(concat(*[run.as_dataset() for run in runs]))
         # 4) fit on expert + all planner data so far, mixed by planner_share
         planner_data = concat(*collected)
@@ -165,29 +173,31 @@ def online_finetune(model: WorldModel, expert_train: Dataset, env: WallEnv,
 # --------------------------------------------------------------------------------------------
 def get_online_model(presets, online: OnlineConfig | None = None, gbp: GBPConfig | None = None,
                      device=None, progress: bool = True, adversarial: AdversarialConfig | None = None,
-                     data_configs: list[DataConfig] | None = None, train_config: TrainConfig | None = None
+                     data_configs: list[DataConfig] | None = None, base_train: TrainConfig | None = None
                      ) -> TrainResult:
     """The base model of ``presets`` after online finetuning with a GBP planner; one snapshot per
     round in ``.snapshots``. Loaded from data/ when cached for exactly these configs.
 
+    online, gbp: the loop and its planner (default ``presets.online`` and ``presets.gbp``).
     adversarial: fit every round with the adversarial loss (online + adversarial).
     data_configs: the base model's data (default: the expert data only); the same episodes are the
-        "expert" side of the mix. train_config: the base model's training (default ``presets.train``;
+        "expert" side of the mix. base_train: the base model's training (default ``presets.train``;
         change its seed for another training seed).
     """
-    P, online, gbp = presets, online or OnlineConfig(), gbp or GBPConfig()
+    P = presets
+    online, gbp = online or P.online, gbp or P.gbp
     data_configs = list(data_configs or [P.expert_data])
-    tc = train_config or P.train
+    tc = base_train or P.train
     config = {"base_data": data_configs, "model": P.model, "train": tc, "online": online, "gbp": gbp}
     if adversarial is not None:  # keys only when used, so older caches keep their names
         config["adversarial"] = adversarial
 
     def build() -> TrainResult:
         base = get_world_model(data_configs, P.model, tc, device=device, progress=progress).model
-        base_train, _ = training_split(data_configs, tc)
+        expert_train, _ = training_split(data_configs, tc)
         snapshots = []
         model, collected = online_finetune(
-            base, base_train, WallEnv(P.wall), lambda m: GBPPlanner(m, gbp, P.wall.max_step), online, tc,
+            base, expert_train, WallEnv(P.wall), gbp, online, tc,
             callback=lambda r, m, c: snapshots.append(copy.deepcopy(m)), device=device, progress=progress,
             adversarial=adversarial)
         return TrainResult(model, {"collected_transitions": [len(c) for c in collected]}, snapshots)
@@ -196,20 +206,21 @@ def get_online_model(presets, online: OnlineConfig | None = None, gbp: GBPConfig
 
 
 def get_adversarial_model(presets, data_configs: list[DataConfig] | None = None,
-                          adversarial: AdversarialConfig | None = None, train_config: TrainConfig | None = None,
+                          adversarial: AdversarialConfig | None = None, finetune: TrainConfig | None = None,
                           device=None, progress: bool = True, base_train: TrainConfig | None = None
                           ) -> TrainResult:
     """The model trained on ``data_configs`` (default: the expert data), then adversarially finetuned
     on the same training episodes. Loaded from data/ when cached for exactly these configs.
 
-    train_config: the finetuning (default: 10 epochs at lr 1e-3); base_train: the base model's
-    training (default ``presets.train``; change its seed for another training seed).
+    adversarial: the budget (default ``presets.adversarial_only``); finetune: the finetuning run
+    (default ``presets.adversarial_finetune`` with the base model's seed); base_train: the base
+    model's training (default ``presets.train``; change its seed for another training seed).
     """
     P = presets
     data_configs = list(data_configs or [P.expert_data])
-    adversarial = adversarial or AdversarialConfig()
+    adversarial = adversarial or P.adversarial_only
     base_tc = base_train or P.train
-    tc = train_config or dataclasses.replace(base_tc, epochs=10, lr=1e-3)
+    tc = finetune or dataclasses.replace(P.adversarial_finetune, seed=base_tc.seed)
     config = {"base_data": data_configs, "model": P.model, "train": base_tc, "adversarial": adversarial,
               "finetune": tc}
 

@@ -22,11 +22,11 @@ class WallDoorEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, config: WallConfig | None = None, split: str = "eval"):
-        self.config = config or WallConfig()
+    def __init__(self, wall: WallConfig | None = None, split: str = "eval"):
+        self.wall = wall or WallConfig()
         self.split = split
-        self._env = WallEnv(self.config)
-        h, m = self.config.half_size, self.config.max_step
+        self._env = WallEnv(self.wall)
+        h, m = self.wall.half_size, self.wall.max_step
         self.observation_space = spaces.Box(-h, h, shape=(4,), dtype=np.float32)
         self.action_space = spaces.Box(-m, m, shape=(2,), dtype=np.float32)
         self._state = self._goal = None
@@ -56,7 +56,7 @@ class WallDoorEnv(gym.Env):
                 raise ValueError("options start and goal must lie in free space (inside the arena, not in the wall)")
         else:
             task_seed = int(self.np_random.integers(2**31 - 1))
-            task = sample_tasks(1, task_seed, self.split, self.config)
+            task = sample_tasks(1, task_seed, self.split, self.wall)
             start, goal = task.starts, task.goals
         self._state, self._goal, self._t = start, goal, 0
         return self._obs(), {"distance": self._distance()}
@@ -68,6 +68,6 @@ class WallDoorEnv(gym.Env):
         self._state = self._env.step(self._state, a)
         self._t += 1
         dist = self._distance()
-        terminated = dist <= self.config.success_radius
-        truncated = self._t >= self.config.max_steps and not terminated
+        terminated = dist <= self.wall.success_radius
+        truncated = self._t >= self.wall.max_steps and not terminated
         return self._obs(), -dist, terminated, truncated, {"distance": dist, "success": terminated}

@@ -2,10 +2,13 @@
 
 The planner never touches the real environment: it only sees the world model, the start states,
 the goals and the action bound. Executing plans (open-loop or MPC) lives in ``control``.
+``make_planner(world_model, config, action_bound)`` is the one way to build any planner of the
+series from its config (GBP here, CEM / MPPI / GD+CEM in ``sampling``).
 Shape letters: B tasks, K restarts, H horizon, S state dim, A action dim.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -22,19 +25,24 @@ _INITS = ("waypoints", "gaussian")
 
 @dataclass(frozen=True)
 class GBPConfig:
-    """Hyper-parameters of gradient-based planning."""
+    """Hyper-parameters of gradient-based planning.
+
+    Units: GBP optimises pre-tanh actions u, with a = action_bound * tanh(u); ``lr``, ``init_std`` and
+    ``noise_std`` are in those pre-tanh units (dimensionless; near u = 0 one unit of u moves the action
+    by about action_bound). ``init_spread`` is in arena units.
+    """
 
     iterations: int = 150  # optimiser steps for a plan from scratch
     warm_iterations: int = 40  # optimiser steps when warm-started (MPC replans)
-    lr: float = 0.1  # step size on the pre-tanh actions
+    lr: float = 0.1  # step size, pre-tanh units
     optimizer: str = "adam"  # "adam" or "gd" (plain gradient descent)
     cost: str = "final"  # "final": distance of the last predicted state to the goal; "all": weighted sum
     discount: float = 0.8  # "all" cost weights: w_t proportional to discount ** (H - t), the end counts most
     restarts: int = 8  # independent initialisations per task; the best by model cost is kept
     init: str = "waypoints"  # "waypoints": random two-leg plans via a random waypoint; "gaussian": white noise
-    init_spread: float = 5.0  # waypoints uniform in a square of this half-width around the start-goal midpoint
-    init_std: float = 0.3  # std of the Gaussian noise on the initial pre-tanh actions
-    noise_std: float = 0.0  # Gaussian noise added to pre-tanh actions after each step (paper: 0.003)
+    init_spread: float = 5.0  # arena units: waypoints uniform in a square of this half-width around the midpoint
+    init_std: float = 0.3  # pre-tanh units: std of the Gaussian noise on the initial actions
+    noise_std: float = 0.0  # pre-tanh units: Gaussian noise added to the actions after each step (paper: 0.003)
     seed: int = 0
 
     def __post_init__(self):
@@ -50,6 +58,12 @@ class GBPConfig:
             raise ValueError(f"lr must be a positive finite number; got {self.lr}")
         if not 0 < self.discount <= 1:
             raise ValueError(f"discount must be in (0, 1]; got {self.discount}")
+
+    def tiny(self) -> "GBPConfig":
+        """For fast mode (CI): half the restarts, half the iterations and a quarter of the warm-started
+        iterations (MPC replans dominate fast-mode time); every other field is kept."""
+        return dataclasses.replace(self, restarts=max(1, self.restarts // 2), iterations=max(1, self.iterations // 2),
+                                   warm_iterations=max(1, self.warm_iterations // 4))
 
 
 @dataclass
@@ -90,8 +104,9 @@ def planning_cost(predicted_states: torch.Tensor, goals: torch.Tensor, cost: str
     return (dist * (w / w.sum())).sum(-1)
 
 
-def starts_rep(x: torch.Tensor, K: int) -> torch.Tensor:
-    """(B, S) -> (B*K, S), each row repeated K times in a row (restart-major within a task)."""
+def repeat_rows(x: torch.Tensor, K: int) -> torch.Tensor:
+    """(B, S) -> (B*K, S), each row repeated K times in a row (restart-major within a task); used
+    for starts and goals alike."""
     return x[:, None].expand(x.shape[0], K, x.shape[1]).reshape(-1, x.shape[1])
 
 
@@ -120,6 +135,34 @@ def check_plan_inputs(starts: torch.Tensor, goals: torch.Tensor, horizon: int,
         raise ValueError(f"warm_start must be (B, H, A) = {(B, horizon, S)}; got {tuple(warm_start.shape)}")
 
 
+def check_action_bound(action_bound) -> None:
+    """Every planner's check of its action bound (pass the environment's ``wall.max_step``)."""
+    if isinstance(action_bound, bool) or not isinstance(action_bound, (int, float)) or not (
+            math.isfinite(action_bound) and action_bound > 0):
+        raise ValueError(f"action_bound must be a finite number > 0 (the environment's wall.max_step); "
+                         f"got {action_bound!r}")
+
+
+def is_differentiable(world_model) -> bool:
+    """True if the model's prediction carries a gradient to its actions. A model may say so itself
+    with a ``differentiable`` attribute (``env.TrueDynamicsModel`` says False); otherwise one
+    probe step on a zero state and action tells."""
+    flag = getattr(world_model, "differentiable", None)
+    if flag is not None:
+        return bool(flag)
+    try:
+        device = next(world_model.parameters()).device
+    except (AttributeError, StopIteration):
+        device = torch.device("cpu")
+    probe = torch.zeros(1, 2, device=device, requires_grad=True)
+    with torch.enable_grad():
+        try:
+            out = world_model(torch.zeros(1, 2, device=device), probe)
+        except Exception:  # a model that cannot take the probe is judged when it plans
+            return True
+    return isinstance(out, torch.Tensor) and out.requires_grad
+
+
 def _to_pre_tanh(actions: torch.Tensor, bound: float) -> torch.Tensor:
     # Trap: tanh never reaches +-1, so warm starts at the bound are pulled in by a hair (exact elsewhere).
     return torch.atanh((actions / bound).clamp(-0.999, 0.999))
@@ -133,10 +176,14 @@ class GBPPlanner:
     parameters are untouched and callers never need to toggle ``requires_grad``.
     """
 
-    def __init__(self, world_model: torch.nn.Module, config: GBPConfig | None = None,
-                 action_bound: float = 0.5):
-        if not action_bound > 0:
-            raise ValueError(f"action_bound must be > 0; got {action_bound}")
+    def __init__(self, world_model: torch.nn.Module, config: GBPConfig | None, action_bound: float):
+        """``config`` None means ``GBPConfig()``; ``action_bound`` is the environment's ``wall.max_step``."""
+        check_action_bound(action_bound)
+        if not is_differentiable(world_model):
+            raise TypeError(f"GBP needs a world model that is differentiable in its actions; "
+                            f"{type(world_model).__name__} is not (the true dynamics stop at the wall without "
+                            "a gradient). Plan with a sampling planner instead: sampling.CEMPlanner or "
+                            "sampling.MPPIPlanner (make_planner with a CEMConfig or MPPIConfig).")
         self.world_model = world_model
         self.config = config or GBPConfig()
         self.action_bound = action_bound
@@ -173,14 +220,14 @@ class GBPPlanner:
             offsets = cfg.init_spread * (2 * torch.rand(1, K, S, generator=gen, device=device) - 1)
             offsets[:, 0] = 0
             waypoints = (mid[:, None] + offsets).reshape(B * K, S)
-            legs = two_leg_actions(waypoints, starts_rep(starts, K), starts_rep(goals, K), horizon)
+            legs = two_leg_actions(waypoints, repeat_rows(starts, K), repeat_rows(goals, K), horizon)
             u = u + _to_pre_tanh(legs.clamp(-bound, bound), bound).reshape(B, K, horizon, A)
         u = u.clone()
         if warm_start is not None:
             u[:, 0] = _to_pre_tanh(warm_start.to(device), bound)
         u.requires_grad_(True)
         opt = (torch.optim.Adam([u], lr=cfg.lr) if cfg.optimizer == "adam" else torch.optim.SGD([u], lr=cfg.lr))
-        starts_k, goals_k = starts_rep(starts, K), starts_rep(goals, K)  # (B*K, S)
+        starts_k, goals_k = repeat_rows(starts, K), repeat_rows(goals, K)  # (B*K, S)
 
         best_cost = torch.full((B, K), math.inf, device=device)
         best_u = u.detach().clone()
@@ -232,3 +279,18 @@ class GBPPlanner:
             diverged=task_diverged,
             trace=torch.stack([x[rows, k_best] for x in us]) if trace else None,
         )
+
+
+def make_planner(world_model, config, action_bound: float):
+    """The planner for a config: ``GBPConfig`` -> ``GBPPlanner``; ``sampling.CEMConfig`` /
+    ``MPPIConfig`` / ``GDCEMConfig`` -> ``CEMPlanner`` / ``MPPIPlanner`` / ``GDCEMPlanner`` (the most
+    specific config class wins: a GDCEMConfig is a CEMConfig too). ``action_bound``: ``wall.max_step``.
+    """
+    if isinstance(config, GBPConfig):
+        return GBPPlanner(world_model, config, action_bound)
+    from . import sampling  # at call time: sampling builds on this module, so it cannot be imported above
+    by_config = {cls.config_class: cls for cls in sampling.PLANNERS.values()}
+    for config_cls in type(config).__mro__:
+        if config_cls in by_config:
+            return by_config[config_cls](world_model, config, action_bound)
+    raise TypeError(f"config must be a GBPConfig, CEMConfig, MPPIConfig or GDCEMConfig; got {type(config).__name__}")

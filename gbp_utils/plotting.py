@@ -39,12 +39,12 @@ def _np(x) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
-def draw_arena(ax, config: WallConfig | None = None, title: str | None = None):
+def draw_arena(ax, wall: WallConfig | None = None, title: str | None = None):
     """Arena border, the two wall pieces and the door gap, with equal aspect."""
-    cfg = config or WallConfig()
-    h = cfg.half_size
+    wall = wall or WallConfig()
+    h = wall.half_size
     ax.add_patch(Rectangle((-h, -h), 2 * h, 2 * h, fill=False, edgecolor="black", linewidth=1.5))
-    for x0, x1, y0, y1 in cfg.wall_boxes():
+    for x0, x1, y0, y1 in wall.wall_boxes():
         ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, color=WALL_COLOR, zorder=3))
     ax.set_xlim(-h - 0.2, h + 0.2)
     ax.set_ylim(-h - 0.2, h + 0.2)
@@ -56,13 +56,13 @@ def draw_arena(ax, config: WallConfig | None = None, title: str | None = None):
     return ax
 
 
-def draw_task(ax, start, goal, config: WallConfig | None = None, label: bool = True):
+def draw_task(ax, start, goal, wall: WallConfig | None = None, label: bool = True):
     """Start as a circle, goal as a star with its success radius."""
-    cfg = config or WallConfig()
+    wall = wall or WallConfig()
     s, g = _np(start), _np(goal)
     ax.plot(*s, "o", color="tab:blue", markersize=7, zorder=5, label="start" if label else None)
     ax.plot(*g, "*", color="tab:red", markersize=13, zorder=5, label="goal" if label else None)
-    ax.add_patch(plt.Circle(g, cfg.success_radius, color="tab:red", alpha=0.15, zorder=1))
+    ax.add_patch(plt.Circle(g, wall.success_radius, color="tab:red", alpha=0.15, zorder=1))
 
 
 def draw_trajectory(ax, states, kind: str = "real", color=None, label: str | None = None, markers=False):
@@ -75,12 +75,12 @@ def draw_trajectory(ax, states, kind: str = "real", color=None, label: str | Non
             marker="." if markers else None, markersize=4, **style)
 
 
-def coverage_heatmap(ax, states, config: WallConfig | None = None, bins: int = 50, title=None,
+def coverage_heatmap(ax, states, wall: WallConfig | None = None, bins: int = 50, title=None,
                      cbar: bool = True):
     """Seaborn heat-map of log10(1 + count) of states over the arena, with the wall outlined."""
-    cfg = config or WallConfig()
+    wall = wall or WallConfig()
     xy = _np(states).reshape(-1, 2)
-    h = cfg.half_size
+    h = wall.half_size
     edges = np.linspace(-h, h, bins + 1)
     counts, _, _ = np.histogram2d(xy[:, 0], xy[:, 1], bins=[edges, edges])
     sns.heatmap(np.log10(1 + counts.T)[::-1], ax=ax, cmap="mako", cbar=cbar, square=True,
@@ -88,7 +88,7 @@ def coverage_heatmap(ax, states, config: WallConfig | None = None, bins: int = 5
     # Wall outline in heat-map cell coordinates (row 0 is the top of the arena).
     to_col = lambda x: (x + h) / (2 * h) * bins  # noqa: E731
     to_row = lambda y: (h - y) / (2 * h) * bins  # noqa: E731
-    for x0, x1, y0, y1 in cfg.wall_boxes():
+    for x0, x1, y0, y1 in wall.wall_boxes():
         ax.add_patch(Rectangle((to_col(x0), to_row(y1)), to_col(x1) - to_col(x0), to_row(y0) - to_row(y1),
                                fill=False, edgecolor="white", linewidth=1.2))
     if title:
@@ -99,17 +99,17 @@ def coverage_heatmap(ax, states, config: WallConfig | None = None, bins: int = 5
 # --------------------------------------------------------------------------------------------
 # Planning (notebooks 04-08): plans versus reality, the model-error gap, the cost landscape
 # --------------------------------------------------------------------------------------------
-def plan_gallery(episodes, tasks, indices, config: WallConfig | None = None, titles=None, ncols: int = 4,
+def plan_gallery(episodes, tasks, indices, wall: WallConfig | None = None, titles=None, ncols: int = 4,
                  panel_size: float = 2.6):
     """One panel per task: the model's first plan (dashed) and what really happened (solid).
 
     Args:
-        episodes: ``control.Episodes`` with ``states`` (B, T+1, S) and ``first_plan`` (B, H+1, S) or None.
+        episodes: ``control.Episodes`` with ``states`` (B, T+1, S) and ``first_plan_states`` (B, H+1, S) or None.
         tasks: the ``TaskSet`` the episodes ran on; indices: which tasks to draw.
         titles: optional list of panel titles (default: "task i").
     Returns the figure.
     """
-    cfg = config or WallConfig()
+    wall = wall or WallConfig()
     indices = [int(i) for i in indices]
     if not indices:
         raise ValueError("plan_gallery needs at least one task index")
@@ -121,11 +121,11 @@ def plan_gallery(episodes, tasks, indices, config: WallConfig | None = None, tit
             ax.axis("off")
             continue
         i = indices[k]
-        draw_arena(ax, cfg)
-        draw_task(ax, tasks.starts[i], tasks.goals[i], cfg, label=k == 0)
+        draw_arena(ax, wall)
+        draw_task(ax, tasks.starts[i], tasks.goals[i], wall, label=k == 0)
         draw_trajectory(ax, episodes.states[i], "real", color="black", label="reality" if k == 0 else None)
-        if episodes.first_plan is not None:  # on top, so the dashes stay visible where the two agree
-            draw_trajectory(ax, episodes.first_plan[i], "model", color="tab:purple",
+        if episodes.first_plan_states is not None:  # on top, so the dashes stay visible where the two agree
+            draw_trajectory(ax, episodes.first_plan_states[i], "model", color="tab:purple",
                             label="model: plan" if k == 0 else None)
         ax.set_title(titles[k] if titles else f"task {i}", fontsize=9)
     handles, labels = axes.flat[0].get_legend_handles_labels()
@@ -136,26 +136,26 @@ def plan_gallery(episodes, tasks, indices, config: WallConfig | None = None, tit
 
 
 def plot_gap(ax, gap: dict, label: str = "planner-visited", color=None, expert: bool = True,
-             config: WallConfig | None = None):
+             wall: WallConfig | None = None):
     """Per-step open-loop model error from ``evaluation.gap_report`` on a log axis.
 
     Draws the planner-visited curve (and, with ``expert=True``, the held-out expert curve and the
     success radius for scale). Call again with another report to add more planners to the same axes.
     """
-    cfg = config or WallConfig()
+    wall = wall or WallConfig()
     curve = _np(gap["multi_step_planner"])
     steps = np.arange(1, len(curve) + 1)
     if expert:
         ax.semilogy(steps, _np(gap["multi_step_expert"]), marker=".", color="tab:blue",
                     label="expert episodes (held-out)")
-        ax.axhline(cfg.success_radius, color="tab:red", linestyle=":", label="success radius")
+        ax.axhline(wall.success_radius, color="tab:red", linestyle=":", label="success radius")
     ax.semilogy(steps, curve, marker=".", color=color, label=label)
     ax.set(xlabel="rollout step", ylabel="mean model error (arena units)")
     ax.legend(fontsize=8)
     return ax
 
 
-def plot_landscape(ax, grid_xy, cost, config: WallConfig | None = None, path=None, title: str | None = None,
+def plot_landscape(ax, grid_xy, cost, wall: WallConfig | None = None, path=None, title: str | None = None,
                    start=None, goal=None, vmax: float | None = None, cmap: str = "viridis",
                    success_contour: bool = True):
     """The planning cost over the 2-D waypoint slice of ``evaluation.landscape`` as a heat-map.
@@ -165,16 +165,16 @@ def plot_landscape(ax, grid_xy, cost, config: WallConfig | None = None, path=Non
     ``path`` (N, 2) slice coordinates of the optimiser's iterates (``evaluation.project_to_slice``)
     as a line from a circle (first iterate) to a cross (last). Returns the image, for a colour bar.
     """
-    cfg = config or WallConfig()
+    wall = wall or WallConfig()
     xy, c = _np(grid_xy), _np(cost)
     extent = [xy[0, 0, 0], xy[0, -1, 0], xy[0, 0, 1], xy[-1, 0, 1]]
     im = ax.imshow(c, origin="lower", extent=extent, cmap=cmap, vmin=0, vmax=vmax if vmax is not None else c.max(),
                    interpolation="nearest")
-    if success_contour and (c <= cfg.success_radius).any() and (c > cfg.success_radius).any():
-        ax.contour(xy[..., 0], xy[..., 1], c, levels=[cfg.success_radius], colors="white", linewidths=1.0)
-    draw_arena(ax, cfg, title=title)
+    if success_contour and (c <= wall.success_radius).any() and (c > wall.success_radius).any():
+        ax.contour(xy[..., 0], xy[..., 1], c, levels=[wall.success_radius], colors="white", linewidths=1.0)
+    draw_arena(ax, wall, title=title)
     if start is not None and goal is not None:
-        draw_task(ax, start, goal, cfg, label=False)
+        draw_task(ax, start, goal, wall, label=False)
     if path is not None:
         p = _np(path)
         ax.plot(p[:, 0], p[:, 1], color="tab:orange", linewidth=2.2, marker=".", markersize=3, zorder=6,
@@ -184,15 +184,15 @@ def plot_landscape(ax, grid_xy, cost, config: WallConfig | None = None, path=Non
     return im
 
 
-def landscape_pair(grid_xy, model_cost, real_cost, config: WallConfig | None = None, path=None, start=None,
+def landscape_pair(grid_xy, model_cost, real_cost, wall: WallConfig | None = None, path=None, start=None,
                    goal=None, titles=("what the model predicts", "what really happens"), panel_size: float = 4.2):
     """Side by side: the model's planning-cost landscape (with the optimiser's path) and the real one,
     on one colour scale. Inputs come from ``evaluation.landscape`` with and without the world model,
     so later notebooks can redraw the same slice for a finetuned model. Returns (fig, axes)."""
     vmax = float(max(_np(model_cost).max(), _np(real_cost).max()))
     fig, axes = plt.subplots(1, 2, figsize=(2 * panel_size + 1.0, panel_size))
-    plot_landscape(axes[0], grid_xy, model_cost, config, path=path, title=titles[0], start=start, goal=goal, vmax=vmax)
-    im = plot_landscape(axes[1], grid_xy, real_cost, config, title=titles[1], start=start, goal=goal, vmax=vmax)
+    plot_landscape(axes[0], grid_xy, model_cost, wall, path=path, title=titles[0], start=start, goal=goal, vmax=vmax)
+    im = plot_landscape(axes[1], grid_xy, real_cost, wall, title=titles[1], start=start, goal=goal, vmax=vmax)
     fig.colorbar(im, ax=list(axes), shrink=0.85, label="final distance to the goal")
     return fig, axes
 
@@ -220,7 +220,7 @@ def plot_success_vs_round(ax, rounds, reports, label: str | None = None, color=N
     return ax
 
 
-def plan_gallery_rows(runs: dict, tasks, indices, config: WallConfig | None = None, titles: dict | None = None,
+def plan_gallery_rows(runs: dict, tasks, indices, wall: WallConfig | None = None, titles: dict | None = None,
                       panel_size: float = 2.5):
     """One row per run (e.g. {"before": episodes, "after": episodes}) on the same tasks, one column per task:
     the model's first plan (dashed) and what really happened (solid).
@@ -230,7 +230,7 @@ def plan_gallery_rows(runs: dict, tasks, indices, config: WallConfig | None = No
         titles: optional label -> list of panel titles (default: "label: task i").
     Returns the figure.
     """
-    cfg = config or WallConfig()
+    wall = wall or WallConfig()
     indices = [int(i) for i in indices]
     if not indices or not runs:
         raise ValueError("plan_gallery_rows needs at least one run and one task index")
@@ -240,11 +240,11 @@ def plan_gallery_rows(runs: dict, tasks, indices, config: WallConfig | None = No
         for col, i in enumerate(indices):
             ax = axes[row, col]
             first = row == 0 and col == 0
-            draw_arena(ax, cfg)
-            draw_task(ax, tasks.starts[i], tasks.goals[i], cfg, label=first)
+            draw_arena(ax, wall)
+            draw_task(ax, tasks.starts[i], tasks.goals[i], wall, label=first)
             draw_trajectory(ax, episodes.states[i], "real", color="black", label="reality" if first else None)
-            if episodes.first_plan is not None:
-                draw_trajectory(ax, episodes.first_plan[i], "model", color="tab:purple",
+            if episodes.first_plan_states is not None:
+                draw_trajectory(ax, episodes.first_plan_states[i], "model", color="tab:purple",
                                 label="model: plan" if first else None)
             title = titles[label][col] if titles and label in titles else f"{label}: task {i}"
             ax.set_title(title, fontsize=8)
@@ -295,17 +295,17 @@ def success_bars(ax, table: dict, colors: dict | None = None, title: str | None 
 
 def plot_success_vs_compute(axes, curve, colors: dict | None = None):
     """Two panels from ``experiments.compute_curve``: success (with 95% CIs) against world-model
-    evaluations per task and against wall time per task, both on log axes. One line per
+    evaluations per task and against seconds per task, both on log axes. One line per
     (model, family, execution); markers are the budgets."""
     if len(axes) != 2:
-        raise ValueError("plot_success_vs_compute needs two axes (evaluations, wall time)")
+        raise ValueError("plot_success_vs_compute needs two axes (evaluations, seconds)")
     groups = list(curve.groupby(["model", "family", "execution"], sort=False))
     palette = sns.color_palette("colorblind", len(groups))
     for i, ((model, family, execution), g) in enumerate(groups):
         color = (colors or {}).get((model, family), palette[i])
         style = "-" if family.startswith("GBP") else "--"
         marker = "o" if execution == "open-loop" else "s"
-        for ax, x in zip(axes, ("wm_evals_per_task", "wall_s_per_task")):
+        for ax, x in zip(axes, ("wm_evals_per_task", "seconds_per_task")):
             err = 100 * np.array([g.success_rate - g.ci_low, g.ci_high - g.success_rate])
             ax.errorbar(g[x], 100 * g.success_rate, yerr=err, color=color, linestyle=style, marker=marker,
                         capsize=2, label=f"{family} {execution}, {model}")

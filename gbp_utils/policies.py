@@ -2,34 +2,20 @@
 that produces the training data, a straight-line controller, and a random walk for play data.
 
 A policy is a plain function ``policy(states (B, S), goals (B, S)) -> actions (B, A)``;
-``run_policy`` executes one in the real environment for a whole batch of tasks.
+``data.run_policy`` executes one in the real environment for a whole batch of tasks.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-from .env import TaskSet, WallConfig, WallEnv, straight_line_blocked
+from .env import WallConfig, straight_line_blocked
 
 # Waypoints at the door corners sit this far inside the door opening, so a path that grazes a
 # corner never clips the wall through rounding.
 CORNER_INSET = 0.05
 
 
-@dataclass
-class Trajectories:
-    """Executed episodes: states (B, T+1, S) and actions (B, T, A) actually applied (clipped)."""
-
-    states: torch.Tensor
-    actions: torch.Tensor
-
-    @property
-    def final_states(self) -> torch.Tensor:
-        return self.states[:, -1]
-
-
-def _walk_polyline(states: torch.Tensor, waypoints: torch.Tensor, config: WallConfig) -> torch.Tensor:
+def _walk_polyline(states: torch.Tensor, waypoints: torch.Tensor, wall: WallConfig) -> torch.Tensor:
     """Action that walks along states -> waypoints[:, 0] -> waypoints[:, 1] -> ... as far as one
     step allows. The step limit is per component (an L-infinity ball), so L-inf lengths are spent.
 
@@ -39,7 +25,7 @@ def _walk_polyline(states: torch.Tensor, waypoints: torch.Tensor, config: WallCo
     Args:
         states: (B, S); waypoints: (B, K, S). Returns actions (B, A), each |component| <= max_step.
     """
-    max_step = config.max_step
+    max_step = wall.max_step
     pos = states.clone()
     budget = torch.full_like(states[:, 0], max_step)
     first_leg = None
@@ -51,12 +37,12 @@ def _walk_polyline(states: torch.Tensor, waypoints: torch.Tensor, config: WallCo
         budget = budget - frac * need
         if first_leg is None:
             first_leg = pos.clone()
-    cuts_wall = straight_line_blocked(states, pos, config)
+    cuts_wall = straight_line_blocked(states, pos, wall)
     pos = torch.where(cuts_wall[:, None], first_leg, pos)
     return (pos - states).clamp(-max_step, max_step)
 
 
-def shortest_path(states: torch.Tensor, goals: torch.Tensor, config: WallConfig | None = None
+def shortest_path(states: torch.Tensor, goals: torch.Tensor, wall: WallConfig | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """Shortest (Euclidean) collision-free path from each state to its goal.
 
@@ -67,18 +53,18 @@ def shortest_path(states: torch.Tensor, goals: torch.Tensor, config: WallConfig 
         waypoints: (B, 5, S), the path after the state, padded with the goal;
         length: (B,) path length.
     """
-    cfg = config or WallConfig()
+    wall = wall or WallConfig()
     B = states.shape[0]
     e = CORNER_INSET
     corners = states.new_tensor([
-        [cfg.wall_left, cfg.door_low + e], [cfg.wall_left, cfg.door_high - e],
-        [cfg.wall_right, cfg.door_low + e], [cfg.wall_right, cfg.door_high - e],
+        [wall.wall_left, wall.door_low + e], [wall.wall_left, wall.door_high - e],
+        [wall.wall_right, wall.door_low + e], [wall.wall_right, wall.door_high - e],
     ])
     nodes = torch.cat([states[:, None], corners.expand(B, 4, 2), goals[:, None]], 1)  # (B, 6, S)
     n = nodes.shape[1]
     a = nodes[:, :, None].expand(B, n, n, 2).reshape(-1, 2)
     b = nodes[:, None, :].expand(B, n, n, 2).reshape(-1, 2)
-    blocked = straight_line_blocked(a, b, cfg).reshape(B, n, n)
+    blocked = straight_line_blocked(a, b, wall).reshape(B, n, n)
     dist = (nodes[:, :, None] - nodes[:, None, :]).norm(dim=-1)
     dist = dist.masked_fill(blocked, float("inf"))
     hop = torch.arange(n, device=states.device).expand(B, n, n).clone()  # next node on i -> j
@@ -96,18 +82,18 @@ def shortest_path(states: torch.Tensor, goals: torch.Tensor, config: WallConfig 
     return torch.stack(path, 1), dist[:, 0, n - 1]
 
 
-def oracle_policy(config: WallConfig | None = None):
+def oracle_policy(wall: WallConfig | None = None):
     """Walk the shortest path at full speed (re-planned from the current state every step)."""
-    cfg = config or WallConfig()
+    wall = wall or WallConfig()
 
     def policy(states, goals):
-        waypoints, _ = shortest_path(states, goals, cfg)
-        return _walk_polyline(states, waypoints, cfg)
+        waypoints, _ = shortest_path(states, goals, wall)
+        return _walk_polyline(states, waypoints, wall)
 
     return policy
 
 
-def expert_policy(config: WallConfig | None = None, noise_std: float = 0.15, approach: float = 0.3,
+def expert_policy(wall: WallConfig | None = None, noise_std: float = 0.15, approach: float = 0.3,
                   generator: torch.Generator | None = None):
     """A scripted, door-aware demonstrator with Gaussian action noise.
 
@@ -116,61 +102,44 @@ def expert_policy(config: WallConfig | None = None, noise_std: float = 0.15, app
     the point ``approach`` behind it, then goes to the goal. ``noise_std`` is a fraction of
     ``max_step``; noise is what makes it brush the wall near the door now and then.
     """
-    cfg = config or WallConfig()
+    wall = wall or WallConfig()
     if noise_std < 0:
         raise ValueError(f"noise_std must be >= 0; got {noise_std}")
 
     def policy(states, goals):
         B = states.shape[0]
-        dc = cfg.door_center
-        goal_side = torch.sign(goals[:, 0] - cfg.wall_x)
+        dc = wall.door_center
+        goal_side = torch.sign(goals[:, 0] - wall.wall_x)
         # Door points in the order they are visited when coming from the far side.
-        entry = torch.stack([cfg.wall_x - goal_side * (cfg.wall_thickness / 2 + approach),
+        entry = torch.stack([wall.wall_x - goal_side * (wall.wall_thickness / 2 + approach),
                              torch.full_like(goal_side, dc)], -1)
-        exit_ = torch.stack([cfg.wall_x + goal_side * (cfg.wall_thickness / 2 + approach),
+        exit_ = torch.stack([wall.wall_x + goal_side * (wall.wall_thickness / 2 + approach),
                              torch.full_like(goal_side, dc)], -1)
         g = goals
         # Which leg of the route is the agent on? Along the goal's side axis: u < 0 before the door.
-        u = (states[:, 0] - cfg.wall_x) * goal_side
-        in_corridor = (states[:, 1] - dc).abs() < cfg.door_width / 2 - CORNER_INSET
-        clear = ~straight_line_blocked(states, goals, cfg)
+        u = (states[:, 0] - wall.wall_x) * goal_side
+        in_corridor = (states[:, 1] - dc).abs() < wall.door_width / 2 - CORNER_INSET
+        clear = ~straight_line_blocked(states, goals, wall)
         near_entry = (states - entry).abs().amax(-1) < 0.25
-        cross = (in_corridor & (u > -(cfg.wall_thickness / 2 + approach) - 0.25)) | near_entry
+        cross = (in_corridor & (u > -(wall.wall_thickness / 2 + approach) - 0.25)) | near_entry
         route_far = torch.stack([entry, exit_, g], 1)
         route_cross = torch.stack([exit_, g, g], 1)
         route_clear = torch.stack([g, g, g], 1)
         route = torch.where(clear[:, None, None], route_clear,
                             torch.where(cross[:, None, None], route_cross, route_far))
-        actions = _walk_polyline(states, route, cfg)
+        actions = _walk_polyline(states, route, wall)
         noise = torch.randn(B, 2, generator=generator, device=states.device) if generator is not None \
             else torch.randn(B, 2, device=states.device)
-        return actions + noise_std * cfg.max_step * noise
+        return actions + noise_std * wall.max_step * noise
 
     return policy
 
 
-def straight_line_policy(config: WallConfig | None = None):
+def straight_line_policy(wall: WallConfig | None = None):
     """Head straight for the goal, ignoring the wall (the naive reference controller)."""
-    cfg = config or WallConfig()
+    wall = wall or WallConfig()
 
     def policy(states, goals):
-        return _walk_polyline(states, goals[:, None], cfg)
+        return _walk_polyline(states, goals[:, None], wall)
 
     return policy
-
-
-def run_policy(env: WallEnv, policy, tasks: TaskSet, max_steps: int | None = None) -> Trajectories:
-    """Execute ``policy`` in the real environment for every task of the batch at once.
-
-    Returns the visited states (B, T+1, S) and the clipped actions that were applied (B, T, A).
-    """
-    T = env.config.max_steps if max_steps is None else max_steps
-    states = [tasks.starts]
-    actions = []
-    s = tasks.starts
-    for _ in range(T):
-        a = env.clip_actions(policy(s, tasks.goals))
-        s = env.step(s, a)
-        states.append(s)
-        actions.append(a)
-    return Trajectories(torch.stack(states, 1), torch.stack(actions, 1))

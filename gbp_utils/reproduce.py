@@ -43,6 +43,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from tqdm import tqdm
 
+from .cache import atomic_write
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_NAME = re.compile(r"^(\d{2})_.+\.ipynb$")
 FULL_TIMEOUT = 1800
@@ -52,8 +54,8 @@ FAST_TIMEOUT = 600
 PREREQUISITES = {"03": ("02",), "04": ("03",), "05": ("03",), "06": ("03",), "07": ("06",), "08": ("06",)}
 """Notebook prefix -> the prefixes whose cached data (datasets, models) it loads. Only used to order
 parallel runs (``jobs > 1``); every notebook also runs on its own, regenerating what is missing.
-05 and 06 are left free to overlap: in full mode 06 loads 05's online model, so with an empty data/
-both would train it at once (correct, only duplicate work); in fast mode they share nothing."""
+05 and 06 are left free to overlap: 06 loads 05's online model, so with an empty data/ both would
+train it at once (correct, only duplicate work: a few seconds in fast mode)."""
 
 
 class NotebookExecutionError(RuntimeError):
@@ -144,14 +146,8 @@ def _clear_outputs(nb: nbformat.NotebookNode) -> None:
 
 
 def _write_atomically(nb: nbformat.NotebookNode, path: Path) -> None:
-    """Write ``nb`` to ``path`` through a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        nbformat.write(nb, partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    """Write ``nb`` to ``path`` through a temporary file and ``os.replace`` (``cache.atomic_write``)."""
+    atomic_write(path, lambda f: nbformat.write(nb, f), mode="w")
 
 
 def execute_notebook(source: Path, destination: Path, fast: bool, timeout: int) -> float:

@@ -11,10 +11,10 @@ mean towards the good ones.
 * GD+CEM: CEM whose samples first take a few gradient steps through the model before ranking.
 
 Because they never differentiate the model, CEM and MPPI also plan on the real environment:
-``TrueDynamicsModel`` wraps ``WallEnv.step`` so that it can stand in for a world model, which gives
-the ceiling a perfect model would reach. All planners are callables
+``env.TrueDynamicsModel`` wraps ``WallEnv.step`` so that it can stand in for a world model, which
+gives the ceiling a perfect model would reach. All planners are callables
 ``planner(starts, goals, horizon, warm_start=None) -> planners.Plan``, like ``GBPPlanner``, so
-``control.run_open_loop`` and ``control.run_mpc`` run them unchanged.
+``control.execute`` runs them unchanged; ``planners.make_planner`` builds any of them from its config.
 
 Shape letters: B tasks, N population, H horizon, S state dim, A action dim, I iterations.
 
@@ -32,6 +32,7 @@ noise alone 83% (init_std 0.5; 63% at 0.1), waypoints + init_std 0.1 98.5%. The 
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import time
@@ -41,8 +42,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .env import WallConfig, WallEnv
-from .planners import _COSTS, Plan, check_plan_inputs, planning_cost, starts_rep, two_leg_actions
+from .planners import _COSTS, Plan, check_action_bound, check_plan_inputs, planning_cost, repeat_rows, two_leg_actions
 from .world_model import rollout
 
 _INITS = ("waypoints", "zeros")
@@ -97,15 +97,25 @@ class SamplingConfig:
         _check(self.init in _INITS, "init", self.init, f"one of {_INITS}")
         _check_positive("init_spread", self.init_spread, allow_zero=True)
 
+    def tiny(self):
+        """A fifth of the population (elites, if any, scaled alike) and at most 4 rounds, for fast mode
+        (CI); every other field is kept."""
+        population = max(2, self.population // 5)
+        changes = {"population": population, "iterations": min(self.iterations, 4)}
+        if hasattr(self, "elites"):
+            changes["elites"] = max(1, min(population, self.elites // 5))
+        return dataclasses.replace(self, **changes)
+
 
 @dataclass(frozen=True)
 class CEMConfig(SamplingConfig):
-    """Cross-entropy method. Stds are absolute, in action units (the action bound is 0.5 by default)."""
+    """Cross-entropy method. Stds are in action units (arena units per step; the action bound is
+    ``wall.max_step`` = 0.5), unlike GBPConfig's pre-tanh units: CEM samples the actions themselves."""
 
     elites: int = 30  # the best 10% of the population refit the Gaussian
     smoothing: float = 0.1  # alpha: new = alpha * old + (1 - alpha) * elite statistic (mean and std)
-    init_std: float = 0.1  # std of the first Gaussian; small, as round 0's waypoint spread explores
-    min_std: float = 0.02  # floor on the std, so the search never collapses to a point
+    init_std: float = 0.1  # action units: std of the first Gaussian; small, as round 0's waypoint spread explores
+    min_std: float = 0.02  # action units: floor on the std, so the search never collapses to a point
 
     def __post_init__(self):
         super().__post_init__()
@@ -122,7 +132,7 @@ class MPPIConfig(SamplingConfig):
     """Model-predictive path integral: a softmax-weighted mean under fixed Gaussian noise."""
 
     temperature: float = 0.1  # lambda, in cost units (arena units for "final"): weight exp(-(c - c_min) / lambda)
-    noise_std: float = 0.25  # fixed sampling std in action units (half the default bound)
+    noise_std: float = 0.25  # action units: the fixed sampling std (half the bound wall.max_step = 0.5)
 
     def __post_init__(self):
         super().__post_init__()
@@ -151,7 +161,8 @@ class GDCEMConfig(CEMConfig):
 class _SamplingPlanner:
     """The loop shared by CEM, MPPI and GD+CEM; subclasses define how the Gaussian is updated.
 
-    ``Planner(world_model, config=None, action_bound=0.5)``; config defaults to ``config_class()``.
+    ``Planner(world_model, config, action_bound)``; config None means ``config_class()``;
+    action_bound is the environment's ``wall.max_step``.
     Subclasses set ``name``, ``config_class`` and ``std_field`` (the config field holding the first
     round's std) and implement ``_update``; optionally ``_refine`` (change the candidates before
     scoring) together with ``_model_calls``.
@@ -161,9 +172,8 @@ class _SamplingPlanner:
     config_class = SamplingConfig
     std_field = ""
 
-    def __init__(self, world_model: nn.Module, config: SamplingConfig | None = None, action_bound: float = 0.5):
-        if not action_bound > 0:
-            raise ValueError(f"action_bound must be > 0; got {action_bound}")
+    def __init__(self, world_model: nn.Module, config: SamplingConfig | None, action_bound: float):
+        check_action_bound(action_bound)
         config = self.config_class() if config is None else config
         if not isinstance(config, self.config_class):
             raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}; "
@@ -192,8 +202,8 @@ class _SamplingPlanner:
         """(B, n, H, A) -> (B, n) model cost, +inf where it is not finite (so it ranks last)."""
         B, n, H, A = candidates.shape
         with torch.no_grad():
-            pred = rollout(self.world_model, starts_rep(starts, n), candidates.reshape(B * n, H, A))
-            cost = planning_cost(pred, starts_rep(goals, n), self.config.cost, self.config.discount)
+            pred = rollout(self.world_model, repeat_rows(starts, n), candidates.reshape(B * n, H, A))
+            cost = planning_cost(pred, repeat_rows(goals, n), self.config.cost, self.config.discount)
         cost = cost.reshape(B, n)
         # Trap: torch.min propagates NaN, so one NaN candidate would make the task's best cost NaN
         # (and NaN < best is False forever after); +inf simply ranks last.
@@ -348,7 +358,7 @@ class GDCEMPlanner(CEMPlanner):
         B, N, H, A = candidates.shape
         x = candidates.detach().clone().requires_grad_(True)
         opt = torch.optim.Adam([x], lr=cfg.lr) if cfg.optimizer == "adam" else torch.optim.SGD([x], lr=cfg.lr)
-        starts_n, goals_n = starts_rep(starts, N), starts_rep(goals, N)
+        starts_n, goals_n = repeat_rows(starts, N), repeat_rows(goals, N)
         for _ in range(cfg.grad_steps):
             with torch.enable_grad():
                 cost = planning_cost(rollout(self.world_model, starts_n, x.reshape(B * N, H, A)),
@@ -365,34 +375,6 @@ class GDCEMPlanner(CEMPlanner):
         return x.detach()
 
 
-# --------------------------------------------------------------------------------------------
-# The real environment as a world model
-# --------------------------------------------------------------------------------------------
-class TrueDynamicsModel(nn.Module):
-    """``model(states (B, S), actions (B, A)) -> next states (B, S)`` by ``WallEnv.step``: the exact
-    dynamics, walls included, for planning with a perfect model (the ceiling of any learned one).
-
-    Not differentiable (``WallEnv.step`` runs without gradients), so use it with CEM or MPPI only.
-    """
-
-    def __init__(self, config: WallConfig | None = None):
-        super().__init__()
-        self.env = WallEnv(config)
-        # A dummy parameter so that ``next(model.parameters()).device`` works like for a WorldModel.
-        self.dummy = nn.Parameter(torch.zeros(()), requires_grad=False)
-
-    def forward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return self.env.step(states, actions)
-
-
 PLANNERS = {"cem": CEMPlanner, "mppi": MPPIPlanner, "gdcem": GDCEMPlanner}
 """Every sampling planner by kind; each one's ``config_class`` says which config it takes."""
 
-
-def make_planner(kind: str, world_model: nn.Module, action_bound: float = 0.5, **overrides) -> _SamplingPlanner:
-    """``make_planner("cem", model, 0.5, population=100)``: a planner of ``kind`` ("cem", "mppi",
-    "gdcem") with its default config changed by ``overrides``."""
-    if kind not in PLANNERS:
-        raise ValueError(f"kind must be one of {sorted(PLANNERS)}; got {kind!r}")
-    planner_cls = PLANNERS[kind]
-    return planner_cls(world_model, planner_cls.config_class(**overrides), action_bound)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +55,8 @@ class WorldModel(nn.Module):
     The normalisation statistics are buffers fitted once from training data (``fit_normaliser``),
     so they travel with the checkpoint and are never updated by the optimiser.
     """
+
+    differentiable = True  # planners may backpropagate through it (see planners.is_differentiable)
 
     def __init__(self, config: WorldModelConfig | None = None):
         super().__init__()
@@ -209,6 +210,12 @@ def one_step_error(model: nn.Module, ds: Dataset) -> torch.Tensor:
     return (model(s, a) - s_next).norm(dim=-1).cpu()
 
 
+def reference_error(model: nn.Module, expert_val: Dataset) -> float:
+    """A model's mean one-step error on held-out expert transitions: the denominator of its gap ratio
+    (``evaluation.EvalReport.wm_error_ratio``)."""
+    return one_step_error(model, expert_val).mean().item()
+
+
 @torch.no_grad()
 def multi_step_error(model: nn.Module, ds: Dataset, horizon: int | None = None) -> torch.Tensor:
     """(E, H) open-loop error: roll the model from each episode's first state through its actions
@@ -236,13 +243,24 @@ def checkpoint_path(data_configs, model_config, train_config, folder: Path | Non
     return model_path("world_model", _base_config(data_configs, model_config, train_config), folder)
 
 
+def _payload(result: TrainResult) -> dict:
+    return {"state_dict": result.model.state_dict(), "history": result.history,
+            "snapshots": [m.state_dict() for m in result.snapshots]}
+
+
+def _from_payload(path: Path, payload: dict, device=None) -> TrainResult:
+    """The TrainResult in a loaded payload; DataFileError if the weights do not fit or are not finite."""
+    model_config = WorldModelConfig(**payload["meta"]["config"]["model"])
+    model = _restore(path, model_config, payload["state_dict"], device)
+    snapshots = [_restore(path, model_config, sd, device) for sd in payload.get("snapshots", [])]
+    return TrainResult(model, payload["history"], snapshots)
+
+
 def save_world_model(result: TrainResult, path: Path, config: dict) -> None:
     """Atomically save weights, history, snapshots and the config (which must hold the architecture
     under "model")."""
-    payload = {"state_dict": result.model.state_dict(), "history": result.history,
-               "snapshots": [m.state_dict() for m in result.snapshots],
-               "meta": {"kind": "world_model", "format_version": cache.FORMAT_VERSION,
-                        "config": cache.as_plain(config)}}
+    payload = {**_payload(result), "meta": {"kind": "world_model", "format_version": cache.FORMAT_VERSION,
+                                            "config": cache.as_plain(config)}}
     cache.atomic_save(payload, path)
 
 
@@ -260,28 +278,24 @@ def _restore(path: Path, model_config: WorldModelConfig, state_dict: dict, devic
 
 def load_world_model(path: Path, config: dict | None = None, device=None) -> TrainResult:
     """Load a checkpoint; raises DataFileError (never falls back to random weights) if it is bad."""
-    payload = cache.load_payload(path, "world_model", config)
-    model_config = WorldModelConfig(**payload["meta"]["config"]["model"])
-    model = _restore(path, model_config, payload["state_dict"], device)
-    snapshots = [_restore(path, model_config, sd, device) for sd in payload.get("snapshots", [])]
-    return TrainResult(model, payload["history"], snapshots)
+    return _from_payload(path, cache.load_payload(path, "world_model", config), device)
 
 
 def cached_model(name: str, config: dict, build, device=None) -> TrainResult:
     """Load data/<name>-<hash>.pt if it holds a valid model for ``config``; otherwise call
-    ``build() -> TrainResult``, record its wall time and save it atomically."""
+    ``build() -> TrainResult``, record its wall-clock time (history["train_seconds"]) and save it
+    atomically (``cache.load_or_create``)."""
     path = model_path(name, config)
-    try:
-        return load_world_model(path, config, device)
-    except FileNotFoundError:
-        pass
-    except cache.DataFileError as exc:
-        warnings.warn(f"Retraining {path.name}: {exc}", stacklevel=3)
-    start = time.perf_counter()
-    result = build()
-    result.history["train_seconds"] = time.perf_counter() - start
-    save_world_model(result, path, config)
-    return result
+
+    def create() -> dict:
+        start = time.perf_counter()
+        result = build()
+        result.history["train_seconds"] = time.perf_counter() - start
+        return _payload(result)
+
+    payload = cache.load_or_create(path, "world_model", config, create,
+                                   validate=lambda p: _from_payload(path, p))
+    return _from_payload(path, payload, device)
 
 
 def training_split(data_configs: list[DataConfig], train_config: TrainConfig) -> tuple[Dataset, Dataset]:

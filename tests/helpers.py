@@ -42,6 +42,20 @@ def drive(ui, **values):
     return ui.result
 
 
+def each_slider_extreme(ui, defaults: dict):
+    """Drive every slider of ``ui`` (controls with a ``min``) to its minimum and its maximum, the other
+    controls at ``defaults``; yield (settings, result) per run and reset the slider afterwards."""
+    from gbp_utils.widgets import controls
+
+    for name, w in controls(ui).items():
+        if not hasattr(w, "min"):
+            continue
+        for value in (w.min, w.max):
+            settings = {**defaults, name: value}
+            yield settings, drive(ui, **settings)
+        drive(ui, **defaults)
+
+
 def tiny_world_model(seed: int = 0, hidden: int = 8):
     """A small untrained WorldModel (random weights, identity normaliser): cheap to plan through."""
     from gbp_utils.world_model import WorldModel, WorldModelConfig
@@ -63,7 +77,10 @@ class NaNRightOf(FreeSpace):
 
 
 class Recording(FreeSpace):
-    """Free space that records every call (inputs and outputs) and counts backward rows."""
+    """Free space that records every call (inputs and outputs) and counts backward rows. It declares
+    itself differentiable, so GBPPlanner's construction-time probe adds no call to the record."""
+
+    differentiable = True
 
     def __init__(self):
         super().__init__()
@@ -94,3 +111,23 @@ def reachable_tasks(n: int, seed: int, reach: float = 2.0):
     starts = torch.rand(n, 2, generator=g) * 8 - 4
     goals = starts + (torch.rand(n, 2, generator=g) * 2 - 1) * reach
     return starts, goals
+
+
+def result_row(model, planner, seed, successes, n_tasks=100, final=1.0, ratio=2.0, evals=1000.0, seconds=0.01):
+    """One per-seed row of the final evaluation's table, as final_evaluation.run_final_evaluation writes it."""
+    from gbp_utils.stats import wilson_interval
+
+    lo, hi = wilson_interval(successes, n_tasks)
+    return {"model": model, "planner": planner, "seed": seed, "n_tasks": n_tasks, "successes": successes,
+            "success_rate": successes / n_tasks, "ci_low": lo, "ci_high": hi, "mean_final_distance": final,
+            "wm_error_ratio": ratio, "wm_evals_per_task": evals, "seconds_per_task": seconds}
+
+
+def result_table(*rows):
+    """Rows of ``result_row`` as the final evaluation's DataFrame (final_evaluation.COLUMNS)."""
+    import pandas as pd
+
+    from gbp_utils.final_evaluation import COLUMNS
+
+    return pd.DataFrame(list(rows), columns=COLUMNS)
+

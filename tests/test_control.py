@@ -1,15 +1,18 @@
-"""Tests for gbp_utils.control: run_open_loop, run_mpc, run_controller and Episodes."""
+"""Tests for gbp_utils.control: Execution, execute, run_open_loop, run_mpc, run_controller and Episodes."""
 
 import math
+import re
 
 import pytest
 from helpers import FreeSpace
 import torch
 
-from gbp_utils.control import Episodes, run_controller, run_mpc, run_open_loop
+from gbp_utils.control import OPEN_LOOP, Episodes, Execution, execute, run_controller, run_mpc, run_open_loop
 from gbp_utils.env import TaskSet, WallConfig, WallEnv, sample_tasks, success, touching_wall
 from gbp_utils.planners import GBPConfig, GBPPlanner, Plan
-from gbp_utils.policies import oracle_policy, straight_line_policy
+from gbp_utils.policies import oracle_policy
+
+BOUND = WallConfig().max_step
 
 
 class Spy:
@@ -40,16 +43,73 @@ SMALL = GBPConfig(iterations=60, warm_iterations=10, restarts=2, lr=0.1, init="g
 
 
 # --------------------------------------------------------------------------------------------
+# Execution
+# --------------------------------------------------------------------------------------------
+def test_open_loop_execution_never_replans():
+    assert OPEN_LOOP == Execution("open-loop") and OPEN_LOOP.replan_every is None
+    for k in (1, 3, 0):
+        with pytest.raises(ValueError, match=rf"open-loop execution never replans: leave replan_every None "
+                                             rf"\(got {k}\)"):
+            Execution("open-loop", k)
+
+
+@pytest.mark.parametrize("k", [None, 0, -1, 2.5, "3", True])
+def test_mpc_execution_needs_a_positive_integer_replanning_interval(k):
+    with pytest.raises(ValueError, match=rf"Execution\('mpc', replan_every=k\) needs an integer k >= 1; "
+                                         rf"got {re.escape(repr(k))}"):
+        Execution("mpc", k)
+
+
+def test_execution_rejects_an_unknown_mode_naming_it():
+    with pytest.raises(ValueError, match=r"Execution.mode must be one of \('open-loop', 'mpc'\); got 'closed-loop'"):
+        Execution("closed-loop")
+
+
+def test_execution_labels_and_equality():
+    assert OPEN_LOOP.label == "open-loop"
+    assert [Execution("mpc", k).label for k in (1, 3, 10)] == ["MPC/1", "MPC/3", "MPC/10"]
+    assert Execution("mpc", 3) == Execution("mpc", replan_every=3) != Execution("mpc", 4)
+    assert len({OPEN_LOOP, Execution("mpc", 3), Execution("mpc", 3)}) == 2  # hashable: usable as keys
+
+
+def assert_same_episodes(a: Episodes, b: Episodes):
+    for name in ("states", "actions", "first_plan_states", "wm_forward", "wm_backward", "diverged"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    assert a.n_plans == b.n_plans
+
+
+@pytest.mark.parametrize("execution", [OPEN_LOOP, Execution("mpc", 1), Execution("mpc", 4)])
+@pytest.mark.parametrize("horizon", [None, 6])
+def test_execute_dispatches_to_run_open_loop_or_run_mpc(execution, horizon):
+    env = WallEnv(WallConfig(max_steps=8))
+    tasks = sample_tasks(3, 0, "eval")
+    planner = GBPPlanner(FreeSpace(), GBPConfig(iterations=5, warm_iterations=2, restarts=2), BOUND)
+    ep = execute(env, planner, tasks, execution, horizon)
+    if execution.mode == "open-loop":
+        expected = run_open_loop(env, planner, tasks, horizon)
+    else:
+        expected = run_mpc(env, planner, tasks, execution.replan_every, horizon)
+    assert_same_episodes(ep, expected)
+    assert ep.n_plans == (1 if execution.mode == "open-loop" else math.ceil(8 / execution.replan_every))
+
+
+@pytest.mark.parametrize("bad", ["mpc", "open-loop", 3, None])
+def test_execute_rejects_anything_but_an_execution(bad):
+    with pytest.raises(TypeError, match=rf"execution must be a control.Execution.*; got {re.escape(repr(bad))}"):
+        execute(WallEnv(), GBPPlanner(FreeSpace(), SMALL, BOUND), left_side_tasks(2, 0), bad)
+
+
+# --------------------------------------------------------------------------------------------
 # Open loop
 # --------------------------------------------------------------------------------------------
 def test_open_loop_executes_exactly_the_planned_actions():
     env = WallEnv()
     tasks = sample_tasks(12, 0, "eval")  # goals across the wall: free-space plans hit it
-    spy = Spy(GBPPlanner(FreeSpace(), GBPConfig(iterations=20, restarts=2)))
+    spy = Spy(GBPPlanner(FreeSpace(), GBPConfig(iterations=20, restarts=2), BOUND))
     ep = run_open_loop(env, spy, tasks)
-    assert len(spy.calls) == 1 and spy.calls[0][1] == env.config.max_steps and spy.calls[0][2] is None
+    assert len(spy.calls) == 1 and spy.calls[0][1] == env.wall.max_steps and spy.calls[0][2] is None
     plan = spy.plans[0]
-    T = env.config.max_steps
+    T = env.wall.max_steps
     s, states = tasks.starts, [tasks.starts]
     for t in range(T):
         s = env.step(s, plan.actions[:, t])
@@ -57,7 +117,7 @@ def test_open_loop_executes_exactly_the_planned_actions():
     assert isinstance(ep, Episodes)
     assert torch.equal(ep.states, torch.stack(states, 1))
     assert torch.equal(ep.actions, env.clip_actions(plan.actions))
-    assert torch.equal(ep.first_plan, plan.predicted_states)
+    assert torch.equal(ep.first_plan_states, plan.predicted_states)
     assert torch.equal(ep.final_states, ep.states[:, -1])
     assert ep.wm_forward.shape == (12,) and (ep.wm_forward == plan.wm_forward).all()
     assert (ep.wm_backward == plan.wm_backward).all()
@@ -70,16 +130,16 @@ def test_open_loop_executes_exactly_the_planned_actions():
 def test_open_loop_with_a_short_horizon_runs_that_many_steps():
     env = WallEnv()
     tasks = left_side_tasks(5, 1, reach=1.5)
-    ep = run_open_loop(env, GBPPlanner(FreeSpace(), SMALL), tasks, horizon=6)
+    ep = run_open_loop(env, GBPPlanner(FreeSpace(), SMALL, BOUND), tasks, horizon=6)
     assert ep.states.shape == (5, 7, 2) and ep.actions.shape == (5, 6, 2)
-    assert ep.first_plan.shape == (5, 7, 2)
+    assert ep.first_plan_states.shape == (5, 7, 2)
     assert success(ep.final_states, tasks.goals).all()  # free space, exact model
 
 
 def test_episodes_as_dataset_holds_the_executed_transitions():
     env = WallEnv()
     tasks = left_side_tasks(4, 2)
-    ep = run_open_loop(env, GBPPlanner(FreeSpace(), SMALL), tasks, horizon=5)
+    ep = run_open_loop(env, GBPPlanner(FreeSpace(), SMALL, BOUND), tasks, horizon=5)
     ds = ep.as_dataset()
     s, a, s_next = ds.transitions()
     assert s.shape == (20, 2)
@@ -92,7 +152,7 @@ def test_episodes_as_dataset_holds_the_executed_transitions():
 def test_mpc_with_the_true_model_reaches_goals_in_free_space():
     env = WallEnv(WallConfig(max_steps=12))
     tasks = left_side_tasks(16, 3)
-    ep = run_mpc(env, GBPPlanner(FreeSpace(), SMALL), tasks, replan_every=3)
+    ep = run_mpc(env, GBPPlanner(FreeSpace(), SMALL, BOUND), tasks, replan_every=3)
     dist = (ep.final_states - tasks.goals).norm(dim=-1)
     assert dist.max() < 0.1, f"worst final distance {dist.max():.3f}"
     assert not ep.diverged.any()
@@ -107,7 +167,7 @@ def test_mpc_corrects_a_biased_model_where_open_loop_misses():
     starts = torch.stack([torch.rand(n, generator=g) * 0.7 - 4.2, torch.rand(n, generator=g) * 4 - 2], -1)
     goals = starts + torch.stack([torch.full((n,), 2.0), torch.rand(n, generator=g) * 2 - 1], -1)
     tasks = TaskSet(starts, goals, "eval", 4)  # the overshoot stays in free space (x < -0.6, |y| < 3.5)
-    planner = GBPPlanner(FreeSpace(gain=0.7), SMALL)
+    planner = GBPPlanner(FreeSpace(gain=0.7), SMALL, BOUND)
     open_loop = run_open_loop(env, planner, tasks)
     mpc = run_mpc(env, planner, tasks, replan_every=1)
     assert not success(open_loop.final_states, tasks.goals).any()
@@ -131,7 +191,7 @@ def test_mpc_runs_the_whole_budget_and_counts_plans_and_compute(replan_every):
     env = WallEnv(WallConfig(max_steps=T))
     tasks = left_side_tasks(B, 5)
     cfg = GBPConfig(iterations=6, warm_iterations=2, restarts=2)
-    spy = Spy(GBPPlanner(FreeSpace(), cfg))
+    spy = Spy(GBPPlanner(FreeSpace(), cfg, BOUND))
     ep = run_mpc(env, spy, tasks, replan_every=replan_every)
     assert ep.states.shape == (B, T + 1, 2) and ep.actions.shape == (B, T, 2)
     assert ep.n_plans == math.ceil(T / replan_every) == len(spy.plans)
@@ -152,7 +212,7 @@ def test_mpc_runs_the_whole_budget_and_counts_plans_and_compute(replan_every):
     assert expected_fwd == sum((6 + 1) * 2 * H + H if i == 0 else (2 + 1) * 2 * H + H
                                for i, (_, H, _) in enumerate(schedule))
     assert (ep.wm_forward == expected_fwd).all() and (ep.wm_backward == expected_bwd).all()
-    assert torch.equal(ep.first_plan, spy.plans[0].predicted_states)
+    assert torch.equal(ep.first_plan_states, spy.plans[0].predicted_states)
     assert ep.seconds > 0
     # The executed states are the real environment's.
     for t in range(T):
@@ -163,7 +223,7 @@ def test_mpc_with_a_fixed_horizon_shorter_than_the_budget_pads_the_warm_start():
     T, B, H, k = 10, 4, 4, 3
     env = WallEnv(WallConfig(max_steps=T))
     tasks = left_side_tasks(B, 6, reach=1.5)
-    spy = Spy(GBPPlanner(FreeSpace(), GBPConfig(iterations=30, warm_iterations=5, restarts=2)))
+    spy = Spy(GBPPlanner(FreeSpace(), GBPConfig(iterations=30, warm_iterations=5, restarts=2), BOUND))
     ep = run_mpc(env, spy, tasks, replan_every=k, horizon=H)
     assert ep.states.shape == (B, T + 1, 2) and ep.n_plans == 4
     assert [c[1] for c in spy.calls] == [4, 4, 4, 1]  # the last round only has one step left
@@ -180,14 +240,14 @@ def test_mpc_with_a_fixed_horizon_shorter_than_the_budget_pads_the_warm_start():
 def test_mpc_rejects_replan_every_below_one():
     env = WallEnv()
     with pytest.raises(ValueError, match="replan_every must be >= 1; got 0"):
-        run_mpc(env, GBPPlanner(FreeSpace(), SMALL), left_side_tasks(2, 7), replan_every=0)
+        run_mpc(env, GBPPlanner(FreeSpace(), SMALL, BOUND), left_side_tasks(2, 7), replan_every=0)
 
 
 def test_mpc_with_replan_every_longer_than_the_horizon_runs_or_says_why():
     T = 10
     env = WallEnv(WallConfig(max_steps=T))
     tasks = left_side_tasks(3, 8)
-    planner = GBPPlanner(FreeSpace(), GBPConfig(iterations=5, warm_iterations=2, restarts=2))
+    planner = GBPPlanner(FreeSpace(), GBPConfig(iterations=5, warm_iterations=2, restarts=2), BOUND)
     try:
         ep = run_mpc(env, planner, tasks, replan_every=3, horizon=2)
     except ValueError as exc:  # a clear refusal is acceptable
@@ -224,20 +284,11 @@ def test_mpc_accumulates_divergence_flags():
 def test_run_controller_with_the_oracle_succeeds_with_zero_model_compute():
     env = WallEnv()
     tasks = sample_tasks(200, 0, "eval")
-    ep = run_controller(env, oracle_policy(env.config), tasks)
+    ep = run_controller(env, oracle_policy(env.wall), tasks)
     rate = success(ep.final_states, tasks.goals).float().mean().item()
     assert rate >= 0.99, f"oracle success {rate:.3f}"
-    assert ep.states.shape == (200, env.config.max_steps + 1, 2)
-    assert ep.actions.shape == (200, env.config.max_steps, 2)
-    assert ep.first_plan is None and ep.n_plans == 0
+    assert ep.states.shape == (200, env.wall.max_steps + 1, 2)
+    assert ep.actions.shape == (200, env.wall.max_steps, 2)
+    assert ep.first_plan_states is None and ep.n_plans == 0
     assert (ep.wm_forward == 0).all() and (ep.wm_backward == 0).all()
     assert not ep.diverged.any()
-
-
-def test_run_controller_straight_line_gets_stuck_at_the_wall():
-    env = WallEnv()
-    tasks = sample_tasks(200, 0, "eval")
-    ep = run_controller(env, straight_line_policy(env.config), tasks)
-    failed = ~success(ep.final_states, tasks.goals)
-    assert failed.float().mean() > 0.3
-    assert touching_wall(ep.final_states[failed]).float().mean() > 0.9

@@ -1,7 +1,7 @@
-"""Tests for gbp_utils.data and its file cache (gbp_utils.cache). All files go to a tmp dir."""
+"""Tests for gbp_utils.data: run_policy, the expert and play generators, the Dataset container and the
+cached dataset files (the generic file machinery is tested in test_cache). All files go to a tmp dir."""
 
 import dataclasses
-import os
 import re
 import warnings
 
@@ -20,10 +20,12 @@ from gbp_utils.data import (
     generate_play_data,
     get_dataset,
     load_dataset,
+    run_policy,
     sample_free_states,
     save_dataset,
 )
 from gbp_utils.env import WallConfig, WallEnv, sample_tasks, success, touching_wall
+from gbp_utils.policies import expert_policy, oracle_policy
 
 CFG = WallConfig()
 EXPERT = DataConfig(kind="expert").tiny()
@@ -49,6 +51,32 @@ def far_contacts(ds: Dataset) -> int:
 
 def small(kind="expert", n=20, **kw) -> DataConfig:
     return DataConfig(kind=kind, n_episodes=n, **kw)
+
+
+# --------------------------------------------------------------------------------------------
+# run_policy
+# --------------------------------------------------------------------------------------------
+def test_run_policy_returns_a_dataset_of_clipped_actions_that_replays_exactly():
+    env = WallEnv(CFG)
+    tasks = sample_tasks(20, 0, "tune", CFG)
+    gen = torch.Generator().manual_seed(0)
+    noisy = expert_policy(CFG, noise_std=2.0, generator=gen)  # raw actions far beyond max_step
+    traj = run_policy(env, noisy, tasks, max_steps=7)
+    assert isinstance(traj, Dataset) and traj.n_episodes == 20 and len(traj) == 20 * 7
+    assert traj.states.shape == (20, 8, 2) and traj.actions.shape == (20, 7, 2)
+    assert torch.equal(traj.states[:, 0], tasks.starts) and torch.equal(traj.goals, tasks.goals)
+    assert torch.equal(traj.final_states, traj.states[:, -1])
+    # Applied actions are the clipped ones, and replaying them reproduces the states exactly.
+    assert (traj.actions.abs() <= CFG.max_step).all()
+    assert (traj.actions.abs() == CFG.max_step).any()
+    for k in range(7):
+        assert torch.equal(env.step(traj.states[:, k], traj.actions[:, k]), traj.states[:, k + 1])
+
+
+def test_run_policy_defaults_to_the_episode_budget():
+    cfg = WallConfig(max_steps=5)
+    traj = run_policy(WallEnv(cfg), oracle_policy(cfg), sample_tasks(3, 0, wall=cfg))
+    assert traj.actions.shape == (3, 5, 2)
 
 
 # --------------------------------------------------------------------------------------------
@@ -233,19 +261,10 @@ def test_dataset_paths_depend_on_every_config_field(data_dir):
     assert dataset_path(DataConfig(kind="expert").tiny()) == base
 
 
-def test_atomic_save_leaves_no_temp_files(expert, data_dir):
+def test_saving_twice_overwrites_in_place_without_temp_files(expert, data_dir):
     save_dataset(expert, EXPERT)
-    save_dataset(expert, EXPERT)  # overwrite in place
+    save_dataset(expert, EXPERT)
     assert sorted(p.name for p in data_dir.iterdir()) == [dataset_path(EXPERT).name]
-
-
-def test_atomic_save_cleans_up_and_keeps_the_old_file_when_writing_fails(expert, data_dir):
-    path = save_dataset(expert, EXPERT)
-    before = path.read_bytes()
-    with pytest.raises(Exception):
-        cache.atomic_save({"unpicklable": lambda: 0}, path)
-    assert sorted(p.name for p in data_dir.iterdir()) == [path.name]
-    assert path.read_bytes() == before
 
 
 def test_garbage_file_raises_an_error_naming_the_file(data_dir):
@@ -390,10 +409,3 @@ def test_get_dataset_regenerates_a_file_with_nan_states(data_dir):
         ds = get_dataset(cfg)
     assert torch.isfinite(ds.states).all()
     assert torch.isfinite(load_dataset(dataset_path(cfg), cfg).states).all()
-
-
-def test_data_dir_follows_the_environment_variable(tmp_path, monkeypatch):
-    monkeypatch.setenv("GBP_DATA_DIR", str(tmp_path / "a" / "b"))
-    assert cache.data_dir() == tmp_path / "a" / "b" and (tmp_path / "a" / "b").is_dir()
-    monkeypatch.delenv("GBP_DATA_DIR")
-    assert cache.data_dir().name == "data" and os.path.isdir(cache.data_dir())

@@ -1,17 +1,21 @@
-"""Tests for gbp_utils.env: the exact wall-door physics, its input checks, and task sampling."""
+"""Tests for gbp_utils.env: the exact wall-door physics, its input checks, task sampling, path checks
+(straight_line_blocked, path_crosses_wall) and TrueDynamicsModel."""
 
 import pytest
 import torch
 
 from gbp_utils.env import (
     TaskSet,
+    TrueDynamicsModel,
     WallConfig,
     WallEnv,
+    path_crosses_wall,
     sample_tasks,
     straight_line_blocked,
     success,
     touching_wall,
 )
+from gbp_utils.world_model import rollout
 
 CFG = WallConfig()
 WL, WR = CFG.wall_left, CFG.wall_right  # -0.2, 0.2
@@ -140,29 +144,14 @@ def _violations(env, gen, dtype, border_lines, n_batches=8, batch=4000):
 # --------------------------------------------------------------------------------------------
 # Property tests (seeded loops; hypothesis is not installed in the venv)
 # --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", [1234, 4321])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_random_steps_stay_free_and_on_the_action_segment(env, dtype):
-    """No start (incl. faces, door edges, arena border) and action (incl. 0.1-grid, zeros, over-large)
-    ends inside the wall or outside the arena, or anywhere but on start + t * clip(action)."""
-    gen = torch.Generator().manual_seed(1234)
-    problems = [p for p in _violations(env, gen, dtype, border_lines=True)
-                if not p.startswith("crosses")]
-    assert not problems, "\n".join(problems[:10])
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_random_steps_never_cross_the_wall_outside_the_door(env, dtype):
-    """Same random batches, minus starts on the top/bottom border lines |y| == half_size (covered by
-    the next test): start and end on opposite sides only if the move went through the door."""
-    gen = torch.Generator().manual_seed(4321)
-    problems = _violations(env, gen, dtype, border_lines=False)
-    assert not problems, "\n".join(problems[:10])
-
-
-
-def test_random_steps_including_border_lines_never_cross_the_wall_outside_the_door(env):
-    gen = torch.Generator().manual_seed(4321)
-    problems = _violations(env, gen, torch.float32, border_lines=True)
+def test_random_steps_stay_free_on_the_action_segment_and_cross_only_through_the_door(env, dtype, seed):
+    """No start (incl. faces, door edges, the arena border and its top/bottom lines) and action (incl.
+    0.1-grid, zeros, over-large) ends inside the wall or outside the arena, anywhere but on
+    start + t * clip(action), or on the other side of the wall unless the move went through the door."""
+    gen = torch.Generator().manual_seed(seed)
+    problems = _violations(env, gen, dtype, border_lines=True)
     assert not problems, "\n".join(problems[:10])
 
 
@@ -332,6 +321,34 @@ def test_straight_line_blocked_reference_cases():
     starts = t((-3.0, 3.0), (-3.0, 0.0), (-3.0, -3.0), (-3.0, 3.0), (-2.0, 2.0))
     goals = t((3.0, 3.0), (3.0, 0.0), (3.0, 3.0), (-1.0, -3.0), (2.0, -2.0))
     assert straight_line_blocked(starts, goals).tolist() == [True, False, False, False, False]
+
+
+def test_path_crosses_wall_agrees_with_straight_line_blocked_per_segment():
+    gen = torch.Generator().manual_seed(5)
+    paths = (torch.rand(40, 7, 2, generator=gen) * 2 - 1) * H  # random polylines, many through the wall
+    crosses = path_crosses_wall(paths, CFG)
+    assert crosses.shape == (40, 6) and crosses.dtype == torch.bool
+    for t in range(6):
+        assert torch.equal(crosses[:, t], straight_line_blocked(paths[:, t], paths[:, t + 1], CFG)), t
+    assert crosses.any() and not crosses.all(), "the random paths must include both kinds of segment"
+
+
+def test_path_crosses_wall_flags_a_model_path_through_the_wall_but_not_through_the_door():
+    """What a wall-less model imagines: straight through the wall above the door, or through the door."""
+    xs = torch.linspace(-2.0, 2.0, 9)
+    through_wall = torch.stack([xs, torch.full_like(xs, 3.0)], -1)
+    through_door = torch.stack([xs, torch.full_like(xs, 0.2)], -1)
+    crosses = path_crosses_wall(torch.stack([through_wall, through_door]), CFG)
+    assert crosses[0].any() and not crosses[1].any()
+    # exactly the steps that enter or span the wall's x-range [-0.2, 0.2] (x moves in steps of 0.5)
+    assert crosses[0].tolist() == [False, False, False, True, True, False, False, False]
+    assert crosses.any(1).tolist() == [True, False]
+
+
+@pytest.mark.parametrize("bad", [torch.zeros(3, 2), torch.zeros(3, 1, 2), torch.zeros(3, 4, 3)])
+def test_path_crosses_wall_rejects_bad_shapes(bad):
+    with pytest.raises(ValueError, match=r"paths must be \(B, T\+1, 2\) with T >= 1"):
+        path_crosses_wall(bad, CFG)
 
 
 def test_success_uses_the_success_radius():
@@ -508,3 +525,18 @@ def test_grid_coverage_of_special_points_is_meaningful():
     a = random_actions(gen, 4000)
     assert (a == 0).any(-1).float().mean() > 0.2
     assert (a.abs() > M).any(-1).float().mean() > 0.2
+
+
+# --------------------------------------------------------------------------------------------
+# The true dynamics as a world model
+# --------------------------------------------------------------------------------------------
+def test_true_dynamics_model_steps_the_real_environment():
+    env = WallEnv()
+    model = TrueDynamicsModel(env.wall)
+    assert next(model.parameters()).device == torch.device("cpu")
+    assert not any(p.requires_grad for p in model.parameters())
+    tasks = sample_tasks(8, 0, "eval")
+    actions = torch.rand(8, 12, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1  # some beyond the clip
+    torch.testing.assert_close(rollout(model, tasks.starts, actions), env.rollout(tasks.starts, actions))
+    custom = WallConfig(door_center=2.0)
+    assert TrueDynamicsModel(custom).env.wall == custom

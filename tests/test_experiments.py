@@ -1,29 +1,30 @@
-"""Tests for gbp_utils.experiments: Execution, fingerprint, make_planner and the cached runs behind
-notebooks 05-08 (run, evaluate_model, compute_curve).
+"""Tests for gbp_utils.experiments: fingerprint and the cached runs behind notebooks 05-08 (run,
+run_reference, evaluate_model, compute_curve).
 
-Runs plan a handful of tasks with a tiny CEM on the true dynamics (``sampling.TrueDynamicsModel``) or
+Runs plan a handful of tasks with a tiny CEM on the true dynamics (``env.TrueDynamicsModel``) or
 a tiny GBP through a small random world model, so every test takes well under a second.
 """
 
 import dataclasses
+import math
 
 import pytest
 from helpers import FreeSpace, tiny_world_model
 import torch
 
 from gbp_utils import cache, experiments
-from gbp_utils.control import Episodes
-from gbp_utils.env import WallConfig, sample_tasks, success
+from gbp_utils.control import OPEN_LOOP, Episodes, Execution
+from gbp_utils.env import TrueDynamicsModel, WallConfig, sample_tasks, success
 from gbp_utils.evaluation import EvalReport, evaluate
-from gbp_utils.experiments import MPC, OPEN_LOOP, Execution, compute_curve, evaluate_model, fingerprint, make_planner
-from gbp_utils.planners import GBPConfig, GBPPlanner
-from gbp_utils.sampling import (CEMConfig, CEMPlanner, GDCEMConfig, GDCEMPlanner, MPPIConfig, MPPIPlanner,
-                                TrueDynamicsModel)
+from gbp_utils.experiments import compute_curve, evaluate_model, fingerprint
+from gbp_utils.planners import GBPConfig
+from gbp_utils.policies import expert_policy, oracle_policy, straight_line_policy
+from gbp_utils.sampling import CEMConfig
 
 WALL = WallConfig()
 CEM = CEMConfig(population=20, elites=4, iterations=2)
 GBP = GBPConfig(restarts=2, iterations=5, warm_iterations=2)
-EPISODE_FIELDS = ("states", "actions", "first_plan", "wm_forward", "wm_backward", "diverged")
+EPISODE_FIELDS = ("states", "actions", "first_plan_states", "wm_forward", "wm_backward", "diverged")
 
 
 @pytest.fixture(scope="module")
@@ -36,23 +37,28 @@ def true_model():
     return TrueDynamicsModel(WALL)
 
 
-class Counter:
-    """Wraps an execution function of ``experiments`` and counts how often the runs are computed."""
-
-    def __init__(self, fn):
-        self.fn, self.calls = fn, 0
-
-    def __call__(self, *args, **kwargs):
-        self.calls += 1
-        return self.fn(*args, **kwargs)
+class Count:
+    def __init__(self):
+        self.calls = 0
 
 
 @pytest.fixture
 def computed(monkeypatch):
-    """{mode: Counter} of the open-loop and MPC executions that ``experiments.run`` calls."""
-    counters = {"open-loop": Counter(experiments.run_open_loop), "mpc": Counter(experiments.run_mpc)}
-    monkeypatch.setattr(experiments, "run_open_loop", counters["open-loop"])
-    monkeypatch.setattr(experiments, "run_mpc", counters["mpc"])
+    """{"open-loop" / "mpc" / "reference": Count} of the runs ``experiments`` actually computes (through
+    ``control.execute`` and ``control.run_controller``) rather than loads."""
+    counters = {"open-loop": Count(), "mpc": Count(), "reference": Count()}
+    execute, run_controller = experiments.execute, experiments.run_controller
+
+    def counting_execute(env, planner, tasks, execution, *args, **kwargs):
+        counters[execution.mode].calls += 1
+        return execute(env, planner, tasks, execution, *args, **kwargs)
+
+    def counting_run_controller(*args, **kwargs):
+        counters["reference"].calls += 1
+        return run_controller(*args, **kwargs)
+
+    monkeypatch.setattr(experiments, "execute", counting_execute)
+    monkeypatch.setattr(experiments, "run_controller", counting_run_controller)
     return counters
 
 
@@ -62,24 +68,9 @@ def cached_files(folder):
 
 def assert_same_episodes(a: Episodes, b: Episodes):
     for name in EPISODE_FIELDS:
-        assert torch.equal(getattr(a, name), getattr(b, name)), name
+        x, y = getattr(a, name), getattr(b, name)
+        assert (x is None and y is None) or torch.equal(x, y), name
     assert (a.seconds, a.n_plans) == (b.seconds, b.n_plans)
-
-
-# --------------------------------------------------------------------------------------------
-# Execution
-# --------------------------------------------------------------------------------------------
-def test_execution_rejects_a_bad_mode_and_replan_every_naming_the_value():
-    with pytest.raises(ValueError, match=r"Execution.mode must be one of \('open-loop', 'mpc'\); got 'closed-loop'"):
-        Execution("closed-loop")
-    with pytest.raises(ValueError, match="Execution.replan_every must be >= 1; got 0"):
-        Execution("mpc", 0)
-
-
-def test_execution_labels():
-    assert OPEN_LOOP.label == "open-loop" and Execution("open-loop", 7).label == "open-loop"
-    assert MPC.label == "MPC/3" and (MPC.mode, MPC.replan_every) == ("mpc", 3)
-    assert Execution("mpc", 1).label == "MPC/1" and Execution("mpc", 10).label == "MPC/10"
 
 
 # --------------------------------------------------------------------------------------------
@@ -112,28 +103,6 @@ def test_fingerprint_of_tensors_depends_on_values_dtype_shape_and_order():
     assert fingerprint(x, y) == fingerprint(x.clone(), y.clone())
     assert fingerprint(x, y) != fingerprint(y, x)
     assert fingerprint(x, y) != fingerprint(x)
-
-
-# --------------------------------------------------------------------------------------------
-# make_planner
-# --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("config, planner_cls", [
-    (GBPConfig(), GBPPlanner),
-    (CEMConfig(), CEMPlanner),
-    (GDCEMConfig(), GDCEMPlanner),  # a GDCEMConfig is a CEMConfig too: it must not get a plain CEMPlanner
-    (MPPIConfig(), MPPIPlanner),
-])
-def test_make_planner_picks_the_planner_of_the_config(config, planner_cls):
-    model = FreeSpace()
-    planner = make_planner(model, config, 0.3)
-    assert type(planner) is planner_cls
-    assert planner.config is config and planner.action_bound == 0.3
-
-
-@pytest.mark.parametrize("config, name", [({"iterations": 10}, "dict"), (None, "NoneType"), ("cem", "str")])
-def test_make_planner_rejects_other_types_naming_them(config, name):
-    with pytest.raises(TypeError, match=rf"planner_config must be a GBPConfig, .*; got {name}$"):
-        make_planner(FreeSpace(), config, 0.5)
 
 
 # --------------------------------------------------------------------------------------------
@@ -181,7 +150,7 @@ def test_models_with_equal_weights_but_different_dynamics_get_different_runs(tru
     real = experiments.run(true_model, CEM, tasks, OPEN_LOOP, WALL)
     imagined = experiments.run(free, CEM, tasks, OPEN_LOOP, WALL)
     assert computed["open-loop"].calls == 2, "the free-space run was loaded from the true-dynamics run's file"
-    assert not torch.equal(real.first_plan, imagined.first_plan)
+    assert not torch.equal(real.first_plan_states, imagined.first_plan_states)
 
 
 def test_mpc_run_replans_and_is_cached(true_model, tasks, computed):
@@ -227,7 +196,7 @@ def test_a_cache_file_with_missing_tasks_is_regenerated(true_model, tasks, compu
 
 def test_run_rejects_an_execution_that_is_not_an_execution(true_model, tasks, computed):
     for bad in ("mpc", "open-loop", 3):
-        with pytest.raises(TypeError, match=rf"execution must be an experiments.Execution .*; got {bad!r}"):
+        with pytest.raises(TypeError, match=rf"execution must be a control.Execution .*; got {bad!r}"):
             experiments.run(true_model, CEM, tasks, bad, WALL)
     assert computed["open-loop"].calls == computed["mpc"].calls == 0
 
@@ -240,10 +209,40 @@ def test_gbp_run_through_a_world_model_is_cached_per_model(tasks, computed, data
     assert computed["open-loop"].calls == 1
     ep_b = experiments.run(b, GBP, tasks, OPEN_LOOP, WALL)
     assert computed["open-loop"].calls == 2 and len(cached_files(data_dir)) == 2
-    assert not torch.equal(ep_a.first_plan, ep_b.first_plan)
+    assert not torch.equal(ep_a.first_plan_states, ep_b.first_plan_states)
     H = WALL.max_steps
     assert (ep_a.wm_forward == (GBP.iterations + 1) * GBP.restarts * H + H).all()
     assert (ep_a.wm_backward == GBP.iterations * GBP.restarts * H).all()
+
+
+# --------------------------------------------------------------------------------------------
+# run_reference: cached like run
+# --------------------------------------------------------------------------------------------
+def test_run_reference_is_cached_with_the_seconds_it_measured(tasks, computed, data_dir):
+    first = experiments.run_reference("oracle", oracle_policy(WALL), tasks, WALL)
+    assert computed["reference"].calls == 1 and len(cached_files(data_dir)) == 1
+    assert first.first_plan_states is None and first.n_plans == 0 and (first.wm_forward == 0).all()
+    assert success(first.final_states, tasks.goals, WALL).all()
+    second = experiments.run_reference("oracle", oracle_policy(WALL), tasks, WALL)
+    assert computed["reference"].calls == 1, "the second run must come from the cache"
+    assert_same_episodes(first, second)  # seconds included: those of the run that computed it
+    # The file is found again by name, settings and tasks, even from a fresh policy object.
+    path, = cached_files(data_dir)
+    assert experiments.run_reference("oracle", None, tasks, WALL).seconds == first.seconds
+    assert computed["reference"].calls == 1 and cached_files(data_dir) == [path]
+
+
+def test_run_reference_name_settings_and_tasks_key_the_file(tasks, computed, data_dir):
+    expert = lambda seed: expert_policy(WALL, 0.15, generator=torch.Generator().manual_seed(seed))  # noqa: E731
+    a = experiments.run_reference("expert", expert(0), tasks, WALL, {"seed": 0})
+    b = experiments.run_reference("expert", expert(1), tasks, WALL, {"seed": 1})
+    experiments.run_reference("straight line", straight_line_policy(WALL), tasks, WALL)
+    experiments.run_reference("straight line", straight_line_policy(WALL), tasks[:3], WALL)
+    assert computed["reference"].calls == 4 and len(cached_files(data_dir)) == 4
+    assert not torch.equal(a.states, b.states)
+    unsaved = experiments.run_reference("expert", expert(0), tasks, WALL, {"seed": 0}, use_cache=False)
+    assert torch.equal(unsaved.states, a.states) and computed["reference"].calls == 5
+    assert len(cached_files(data_dir)) == 4
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,12 +261,13 @@ def test_evaluate_model_returns_one_named_report_per_execution(true_model, tasks
     ep = experiments.run(true_model, CEM, tasks, ex, WALL)
     assert reports["MPC/10"].successes == int(success(ep.final_states, tasks.goals, WALL).sum())
     assert computed["open-loop"].calls == computed["mpc"].calls == 1
-    # The defaults: open-loop and MPC every 3 steps.
-    assert list(evaluate_model("perfect", true_model, CEM, tasks[:2], WALL)) == ["open-loop", "MPC/3"]
+    # Without a reference error the gap ratio is undefined.
+    no_ref = evaluate_model("perfect", true_model, CEM, tasks, WALL, None, (OPEN_LOOP,))
+    assert math.isnan(no_ref["open-loop"].wm_error_ratio) and computed["open-loop"].calls == 1
 
 
 CURVE_COLUMNS = ["model", "family", "budget", "execution", "success_rate", "ci_low", "ci_high",
-                 "wm_evals_per_task", "wall_s_per_task"]
+                 "wm_evals_per_task", "seconds_per_task"]
 
 
 def test_compute_curve_has_one_row_per_model_planner_and_execution(tasks):
@@ -280,7 +280,7 @@ def test_compute_curve_has_one_row_per_model_planner_and_execution(tasks):
     keys = list(zip(curve.model, curve.family, curve.budget, curve.execution))
     assert keys == [(m, f, b, e.label) for m in models for (f, b) in planners for e in executions]
     assert ((curve.ci_low <= curve.success_rate) & (curve.success_rate <= curve.ci_high)).all()
-    assert (curve.wall_s_per_task > 0).all()
+    assert (curve.seconds_per_task > 0).all()
     H = WALL.max_steps
     open_loop = curve[curve.execution == "open-loop"].set_index(["model", "family"]).wm_evals_per_task
     I, K = GBP.iterations, GBP.restarts
@@ -291,9 +291,3 @@ def test_compute_curve_has_one_row_per_model_planner_and_execution(tasks):
     ep = experiments.run(models["random"], CEM, tasks[:2], OPEN_LOOP, WALL)
     row = curve[(curve.model == "random") & (curve.family == "CEM") & (curve.execution == "open-loop")].iloc[0]
     assert row.success_rate == evaluate("x", ep, tasks[:2], WALL).success_rate
-
-
-def test_compute_curve_defaults_to_open_loop(true_model, tasks):
-    curve = compute_curve({"true": true_model}, {("CEM", "a"): CEM, ("CEM", "b"): dataclasses.replace(CEM, seed=3)},
-                          tasks, WALL)
-    assert list(curve.execution) == ["open-loop", "open-loop"] and list(curve.budget) == ["a", "b"]

@@ -53,6 +53,7 @@ def test_check_env_passes_on_a_bare_instance():
 def test_spaces_match_the_config():
     cfg = WallConfig(half_size=3.0, max_step=0.25)
     e = WallDoorEnv(cfg)
+    assert e.wall is cfg
     assert e.observation_space.shape == (4,) and e.observation_space.dtype == np.float32
     assert np.all(e.observation_space.low == -3.0) and np.all(e.observation_space.high == 3.0)
     assert np.all(e.action_space.low == -0.25) and np.all(e.action_space.high == 0.25)
@@ -100,16 +101,16 @@ def test_reset_with_options_start_and_goal(env):
 def test_the_oracle_reaches_the_goal_and_terminates(env):
     obs, _ = env.reset(options={"start": [-3.0, 3.0], "goal": [3.0, 3.0]})
     rewards = []
-    for step in range(env.config.max_steps):
+    for step in range(env.wall.max_steps):
         obs, reward, terminated, truncated, info = env.step(oracle_action(obs))
         rewards.append(reward)
         assert env.observation_space.contains(obs)
         if terminated:
             break
     assert terminated and not truncated and info["success"]
-    assert info["distance"] <= env.config.success_radius
+    assert info["distance"] <= env.wall.success_radius
     assert reward == pytest.approx(-info["distance"])
-    assert step + 1 < env.config.max_steps
+    assert step + 1 < env.wall.max_steps
     assert rewards[-1] > rewards[0]
 
 
@@ -118,7 +119,7 @@ def test_the_oracle_succeeds_on_seeded_eval_resets():
     successes = 0
     for seed in range(30):
         obs, _ = e.reset(seed=seed)
-        for _ in range(e.config.max_steps):
+        for _ in range(e.wall.max_steps):
             obs, _, terminated, truncated, _ = e.step(oracle_action(obs))
             if terminated or truncated:
                 break

@@ -59,9 +59,12 @@ def _setup_pip_steps():
     return [step for step in steps if step.startswith("pip ")]
 
 
-def test_torch_is_pinned_exactly():
-    torch = [req for req in _pyproject_requirements() if re.match(r"torch\b", req)]
-    assert torch == ["torch==2.13.0"]
+def test_torch_is_pinned_exactly_and_installed_at_the_pin():
+    pins = [req for req in _pyproject_requirements() if re.match(r"torch\b", req)]
+    assert len(pins) == 1 and re.fullmatch(r"torch==\d+\.\d+\.\d+", pins[0]), pins
+    import torch
+
+    assert torch.__version__.split("+")[0] == pins[0].split("==")[1], "the venv does not run the pinned torch"
 
 
 def test_environment_yml_matches_pyproject():

@@ -1,4 +1,5 @@
-"""Tests for gbp_utils.planners: GBPPlanner, GBPConfig, planning_cost, two_leg_actions, starts_rep.
+"""Tests for gbp_utils.planners: GBPPlanner, GBPConfig, planning_cost, two_leg_actions, repeat_rows, the
+action-bound check every planner shares, and make_planner (the one builder of every planner).
 
 Most tests plan through a *known* differentiable model, free space without walls (s' = s + a), so
 the optimum is known: any goal within ``bound * H`` per coordinate is reachable exactly.
@@ -6,13 +7,18 @@ the optimum is known: any goal within ``bound * H`` per coordinate is reachable 
 
 import itertools
 import math
+import re
 import warnings
 
 import pytest
 from helpers import FreeSpace, NaNRightOf, Recording, reachable_tasks
 import torch
 
-from gbp_utils.planners import GBPConfig, GBPPlanner, Plan, planning_cost, starts_rep, two_leg_actions
+from gbp_utils.env import TrueDynamicsModel
+from gbp_utils.planners import (GBPConfig, GBPPlanner, Plan, make_planner, planning_cost, repeat_rows,
+                                two_leg_actions)
+from gbp_utils.sampling import (CEMConfig, CEMPlanner, GDCEMConfig, GDCEMPlanner, MPPIConfig, MPPIPlanner,
+                                SamplingConfig)
 from gbp_utils.world_model import WorldModel, WorldModelConfig, rollout
 
 BOUND = 0.5
@@ -36,7 +42,7 @@ def greedy_rollout(starts, goals, horizon, bound=BOUND):
 
 
 # --------------------------------------------------------------------------------------------
-# planning_cost, starts_rep, two_leg_actions
+# planning_cost, repeat_rows, two_leg_actions
 # --------------------------------------------------------------------------------------------
 def test_final_cost_is_the_distance_of_the_last_state():
     g = torch.Generator().manual_seed(0)
@@ -85,9 +91,9 @@ def test_all_cost_weights_sum_to_one_and_emphasise_the_end(discount):
     assert planning_cost(p, goals, "all", discount).item() == pytest.approx(1e-4, rel=1e-2)
 
 
-def test_starts_rep_repeats_rows_restart_major():
+def test_repeat_rows_repeats_rows_restart_major():
     x = torch.arange(6.0).reshape(3, 2)
-    r = starts_rep(x, 4)
+    r = repeat_rows(x, 4)
     assert r.shape == (12, 2)
     torch.testing.assert_close(r.reshape(3, 4, 2), x[:, None].expand(3, 4, 2))
 
@@ -126,9 +132,7 @@ def test_bad_config_is_rejected_with_a_clear_message(kwargs, match):
 
 
 def test_bad_planner_inputs_are_rejected_with_a_clear_message():
-    with pytest.raises(ValueError, match="action_bound must be > 0"):
-        GBPPlanner(FreeSpace(), action_bound=0.0)
-    planner = GBPPlanner(FreeSpace(), GBPConfig(iterations=2, restarts=2))
+    planner = GBPPlanner(FreeSpace(), GBPConfig(iterations=2, restarts=2), BOUND)
     s, g = reachable_tasks(3, 0)
     with pytest.raises(ValueError, match="horizon must be >= 1"):
         planner(s, g, 0)
@@ -142,6 +146,86 @@ def test_bad_planner_inputs_are_rejected_with_a_clear_message():
         planner(s, g, 5, warm_start=torch.zeros(5, 2))
 
 
+def test_config_none_means_the_default_config():
+    assert GBPPlanner(FreeSpace(), None, BOUND).config == GBPConfig()
+
+
+# --------------------------------------------------------------------------------------------
+# Every planner needs the action bound (the environment's wall.max_step)
+# --------------------------------------------------------------------------------------------
+PLANNER_CLASSES = [(GBPPlanner, GBPConfig), (CEMPlanner, CEMConfig), (MPPIPlanner, MPPIConfig),
+                   (GDCEMPlanner, GDCEMConfig)]
+
+
+@pytest.mark.parametrize("cls, config_cls", PLANNER_CLASSES)
+@pytest.mark.parametrize("bound", [None, 0, 0.0, -0.5, math.nan, math.inf, True, "0.5"])
+def test_every_planner_rejects_a_missing_or_bad_action_bound_naming_wall_max_step(cls, config_cls, bound):
+    with pytest.raises(ValueError, match=r"action_bound must be a finite number > 0 \(the environment's "
+                                         rf"wall\.max_step\); got {re.escape(repr(bound))}"):
+        cls(FreeSpace(), config_cls(), bound)
+    with pytest.raises(ValueError, match=r"wall\.max_step"):
+        make_planner(FreeSpace(), config_cls(), bound)
+
+
+@pytest.mark.parametrize("cls, config_cls", PLANNER_CLASSES)
+def test_the_action_bound_cannot_be_left_out(cls, config_cls):
+    with pytest.raises(TypeError, match="action_bound"):
+        cls(FreeSpace(), config_cls())
+    with pytest.raises(TypeError, match="action_bound"):
+        make_planner(FreeSpace(), config_cls())
+    assert cls(FreeSpace(), config_cls(), 2).action_bound == 2  # an int bound is fine
+
+
+# --------------------------------------------------------------------------------------------
+# make_planner
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("config, planner_cls", [
+    (GBPConfig(restarts=3), GBPPlanner),
+    (CEMConfig(population=40), CEMPlanner),
+    (MPPIConfig(population=40), MPPIPlanner),
+    (GDCEMConfig(population=40), GDCEMPlanner),  # a GDCEMConfig is a CEMConfig too: GD+CEM must win
+])
+def test_make_planner_picks_the_planner_of_the_config(config, planner_cls):
+    planner = make_planner(FreeSpace(), config, 0.3)
+    assert type(planner) is planner_cls
+    assert planner.config is config and planner.action_bound == 0.3
+    s, g = reachable_tasks(2, 0)
+    assert planner(s, g, 3).actions.abs().max() <= 0.3
+
+
+@pytest.mark.parametrize("config, name", [({"iterations": 10}, "dict"), (None, "NoneType"), ("cem", "str"),
+                                          (SamplingConfig(), "SamplingConfig")])
+def test_make_planner_rejects_other_types_naming_them(config, name):
+    with pytest.raises(TypeError, match=rf"config must be a GBPConfig, CEMConfig, MPPIConfig or GDCEMConfig; "
+                                        rf"got {name}$"):
+        make_planner(FreeSpace(), config, 0.5)
+
+
+# --------------------------------------------------------------------------------------------
+# GBP needs a differentiable model
+# --------------------------------------------------------------------------------------------
+def test_gbp_refuses_the_true_dynamics_up_front_and_points_to_cem(monkeypatch):
+    steps = []
+    monkeypatch.setattr(TrueDynamicsModel, "forward", lambda self, s, a: steps.append(s) or s)
+    for build in (lambda m: GBPPlanner(m, GBPConfig(), BOUND), lambda m: make_planner(m, GBPConfig(), BOUND)):
+        with pytest.raises(TypeError, match=r"GBP needs a world model that is differentiable in its actions; "
+                                            r"TrueDynamicsModel is not.*CEM"):
+            build(TrueDynamicsModel())
+    assert steps == [], "the refusal must come before any planning (no model step)"
+    # the sampling planners take it
+    assert type(make_planner(TrueDynamicsModel(), CEMConfig(), BOUND)) is CEMPlanner
+
+
+def test_gbp_probes_a_model_without_a_differentiable_flag():
+    class Detached(FreeSpace):
+        def forward(self, s, a):
+            return super().forward(s, a).detach()
+
+    with pytest.raises(TypeError, match="Detached is not"):
+        GBPPlanner(Detached(), None, BOUND)
+    GBPPlanner(FreeSpace(), None, BOUND)  # a differentiable model passes the probe
+
+
 # --------------------------------------------------------------------------------------------
 # Plan fields, action bound, consistency
 # --------------------------------------------------------------------------------------------
@@ -149,7 +233,7 @@ def test_plan_fields_have_the_documented_shapes_and_agree_with_each_other():
     B, H, I, K = 4, 6, 5, 3
     s, g = reachable_tasks(B, 1)
     model = FreeSpace()
-    plan = GBPPlanner(model, GBPConfig(iterations=I, restarts=K))(s, g, H, trace=True)
+    plan = GBPPlanner(model, GBPConfig(iterations=I, restarts=K), BOUND)(s, g, H, trace=True)
     assert isinstance(plan, Plan)
     assert plan.actions.shape == (B, H, 2)
     assert plan.predicted_states.shape == (B, H + 1, 2)
@@ -168,7 +252,7 @@ def test_plan_fields_have_the_documented_shapes_and_agree_with_each_other():
     # The returned actions are one of the iterates of the chosen restart.
     gap = (plan.trace - plan.actions[None]).abs().flatten(2).amax(-1).amin(0)
     assert (gap < 1e-6).all()
-    assert GBPPlanner(model, GBPConfig(iterations=I, restarts=K))(s, g, H).trace is None
+    assert GBPPlanner(model, GBPConfig(iterations=I, restarts=K), BOUND)(s, g, H).trace is None
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "gd"])
@@ -186,7 +270,7 @@ def test_actions_respect_the_bound_even_for_a_huge_learning_rate(optimizer, boun
 
 def test_horizon_one_works_with_waypoint_init():
     s, g = reachable_tasks(4, 3, reach=0.4)
-    plan = GBPPlanner(FreeSpace(), GBPConfig(iterations=60, restarts=2))(s, g, 1)
+    plan = GBPPlanner(FreeSpace(), GBPConfig(iterations=60, restarts=2), BOUND)(s, g, 1)
     assert plan.actions.shape == (4, 1, 2)
     assert (plan.cost < 0.05).all()
 
@@ -207,7 +291,7 @@ def test_planner_reaches_reachable_goals_in_free_space(optimizer, init, cost):
     cfg = GBPConfig(iterations=150, lr=LRS[optimizer], optimizer=optimizer, init=init, cost=cost,
                     discount=0.2, restarts=4, seed=1)
     model = FreeSpace()
-    plan = GBPPlanner(model, cfg)(s, g, H)
+    plan = GBPPlanner(model, cfg, BOUND)(s, g, H)
     final_dist = (plan.predicted_states[:, -1] - g).norm(dim=-1)
     # The model is the truth here: executing the plan in free space lands where the model says.
     torch.testing.assert_close(plan.predicted_states[:, -1], s + plan.actions.sum(1), atol=1e-5, rtol=0)
@@ -224,7 +308,7 @@ def test_planner_reaches_reachable_goals_in_free_space(optimizer, init, cost):
 
 def test_planning_improves_on_the_initial_plans():
     s, g = reachable_tasks(16, 5, reach=2.0)
-    plan = GBPPlanner(FreeSpace(), GBPConfig(iterations=50, init="gaussian", restarts=2))(s, g, 8)
+    plan = GBPPlanner(FreeSpace(), GBPConfig(iterations=50, init="gaussian", restarts=2), BOUND)(s, g, 8)
     assert (plan.cost_history[-1] < 0.5 * plan.cost_history[0]).all()
 
 
@@ -237,7 +321,7 @@ def test_returned_plan_is_the_best_iterate_over_all_restarts(iterations):
     B, H, K = 5, 6, 4
     s, g = reachable_tasks(B, 6, reach=3.0)
     model = Recording()
-    plan = GBPPlanner(model, GBPConfig(iterations=iterations, restarts=K, lr=0.05))(s, g, H)
+    plan = GBPPlanner(model, GBPConfig(iterations=iterations, restarts=K, lr=0.05), BOUND)(s, g, H)
     rollouts = len(model.calls) // H - 1  # the last H calls re-roll the chosen plan for B rows
     assert rollouts == iterations + 1
     best_cost = torch.full((B,), math.inf)
@@ -263,8 +347,8 @@ def test_more_restarts_never_hurt_and_help_around_an_obstacle(iterations):
     g = torch.tensor([[2.5, 0.0], [-1.0, 4.0], [3.0, -2.0], [2.0, -0.3]])
     model = Mud()
     kw = dict(iterations=iterations, init_std=0.0, lr=0.05, seed=3)
-    one = GBPPlanner(model, GBPConfig(restarts=1, **kw))(s, g, 16)
-    many = GBPPlanner(model, GBPConfig(restarts=16, **kw))(s, g, 16)
+    one = GBPPlanner(model, GBPConfig(restarts=1, **kw), BOUND)(s, g, 16)
+    many = GBPPlanner(model, GBPConfig(restarts=16, **kw), BOUND)(s, g, 16)
     assert (many.cost <= one.cost + 1e-6).all()
     # The straight line through the mud (tasks 0 and 3) is far worse than going around it.
     assert one.cost[0] > 1.0 and many.cost[0] < 0.5 * one.cost[0]
@@ -281,7 +365,7 @@ def test_warm_start_with_zero_iterations_returns_the_optimal_warm_plan(restarts)
     optimal = ((g - s) / H)[:, None].expand(B, H, 2).contiguous()  # |a| <= 3/8 < bound: inside
     assert optimal.abs().max() < 0.999 * BOUND
     cfg = GBPConfig(iterations=50, warm_iterations=0, restarts=restarts)
-    plan = GBPPlanner(FreeSpace(), cfg)(s, g, H, warm_start=optimal)
+    plan = GBPPlanner(FreeSpace(), cfg, BOUND)(s, g, H, warm_start=optimal)
     torch.testing.assert_close(plan.actions, optimal, atol=1e-5, rtol=0)
     assert plan.cost_history.shape == (1, B)
     assert plan.cost.max() < 1e-3
@@ -290,15 +374,15 @@ def test_warm_start_with_zero_iterations_returns_the_optimal_warm_plan(restarts)
 def test_warm_start_at_the_bound_is_pulled_inside_by_the_atanh_clamp():
     s, g = torch.zeros(1, 2), torch.full((1, 2), 10.0)
     warm = torch.full((1, 4, 2), BOUND)
-    plan = GBPPlanner(FreeSpace(), GBPConfig(warm_iterations=0, restarts=1))(s, g, 4, warm_start=warm)
+    plan = GBPPlanner(FreeSpace(), GBPConfig(warm_iterations=0, restarts=1), BOUND)(s, g, 4, warm_start=warm)
     torch.testing.assert_close(plan.actions, torch.full((1, 4, 2), 0.999 * BOUND), atol=1e-6, rtol=0)
 
 
 def test_warm_start_uses_warm_iterations():
     s, g = reachable_tasks(2, 8)
     cfg = GBPConfig(iterations=11, warm_iterations=3, restarts=2)
-    cold = GBPPlanner(FreeSpace(), cfg)(s, g, 5)
-    warm = GBPPlanner(FreeSpace(), cfg)(s, g, 5, warm_start=torch.zeros(2, 5, 2))
+    cold = GBPPlanner(FreeSpace(), cfg, BOUND)(s, g, 5)
+    warm = GBPPlanner(FreeSpace(), cfg, BOUND)(s, g, 5, warm_start=torch.zeros(2, 5, 2))
     assert cold.cost_history.shape[0] == 12 and warm.cost_history.shape[0] == 4
 
 
@@ -313,7 +397,7 @@ def test_world_model_parameters_get_no_grad_and_flags_are_unchanged():
     flags = {n: p.requires_grad for n, p in model.named_parameters()}
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     s, g = reachable_tasks(3, 9)
-    GBPPlanner(model, GBPConfig(iterations=5, restarts=2))(s, g, 4)
+    GBPPlanner(model, GBPConfig(iterations=5, restarts=2), BOUND)(s, g, 4)
     assert {n: p.requires_grad for n, p in model.named_parameters()} == flags
     assert all(p.grad is None for p in model.parameters())
     for n, p in model.named_parameters():
@@ -324,7 +408,7 @@ def test_planning_works_through_a_fully_frozen_model():
     model = FreeSpace()
     model.requires_grad_(False)
     s, g = reachable_tasks(4, 10, reach=2.0)
-    plan = GBPPlanner(model, GBPConfig(iterations=60, init="gaussian", restarts=2))(s, g, 8)
+    plan = GBPPlanner(model, GBPConfig(iterations=60, init="gaussian", restarts=2), BOUND)(s, g, 8)
     assert plan.cost.max() < 0.05
     assert not model.dummy.requires_grad and model.dummy.grad is None
 
@@ -340,7 +424,7 @@ def test_compute_accounting_matches_the_model_evaluations_actually_made(iteratio
     s, g = reachable_tasks(B, 11)
     model = Recording()
     cfg = GBPConfig(iterations=iterations, warm_iterations=warm_iterations, restarts=K)
-    plan = GBPPlanner(model, cfg)(s, g, H, warm_start=torch.zeros(B, H, 2) if warm else None)
+    plan = GBPPlanner(model, cfg, BOUND)(s, g, H, warm_start=torch.zeros(B, H, 2) if warm else None)
     it = warm_iterations if warm else iterations
     assert plan.wm_forward == (it + 1) * K * H + H
     assert plan.wm_backward == it * K * H
@@ -360,7 +444,7 @@ def test_divergence_is_flagged_per_task_and_the_plan_stays_finite():
     g = torch.tensor([[-3.5, 0.5], [3.6, 0.0], [-3.0, 1.5], [3.6, -1.0]])
     cfg = GBPConfig(iterations=40, init="gaussian", restarts=3, lr=0.1)
     with pytest.warns(UserWarning, match=r"GBP diverged \(non-finite cost\) on 2 of 4 tasks"):
-        plan = GBPPlanner(model, cfg)(s, g, 4)
+        plan = GBPPlanner(model, cfg, BOUND)(s, g, 4)
     assert plan.diverged.tolist() == [False, True, False, True]
     for field in (plan.actions, plan.cost, plan.predicted_states, plan.cost_history):
         assert torch.isfinite(field).all()
@@ -376,7 +460,7 @@ def test_no_warning_without_divergence():
     s, g = reachable_tasks(3, 12)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        plan = GBPPlanner(FreeSpace(), GBPConfig(iterations=3, restarts=2))(s, g, 4)
+        plan = GBPPlanner(FreeSpace(), GBPConfig(iterations=3, restarts=2), BOUND)(s, g, 4)
     assert not plan.diverged.any()
 
 
@@ -387,7 +471,7 @@ def test_a_model_that_is_nan_everywhere_gives_finite_actions_and_no_nan_cost():
 
     s, g = reachable_tasks(2, 13)
     with pytest.warns(UserWarning, match="GBP diverged"):
-        plan = GBPPlanner(AlwaysNaN(), GBPConfig(iterations=3, restarts=2))(s, g, 4)
+        plan = GBPPlanner(AlwaysNaN(), GBPConfig(iterations=3, restarts=2), BOUND)(s, g, 4)
     assert plan.diverged.all()
     assert torch.isfinite(plan.actions).all() and plan.actions.abs().max() <= BOUND
     assert not torch.isnan(plan.cost).any()  # no finite iterate exists: the cost is +inf, never NaN
@@ -400,9 +484,9 @@ def test_a_model_that_is_nan_everywhere_gives_finite_actions_and_no_nan_cost():
 def test_same_seed_same_plan_different_seed_different_plan(init):
     s, g = reachable_tasks(4, 14)
     cfg = GBPConfig(iterations=10, restarts=3, init=init, noise_std=0.01, seed=5)
-    a = GBPPlanner(FreeSpace(), cfg)(s, g, 6)
-    b = GBPPlanner(FreeSpace(), cfg)(s, g, 6)
-    c = GBPPlanner(FreeSpace(), GBPConfig(iterations=10, restarts=3, init=init, noise_std=0.01, seed=6))(s, g, 6)
+    a = GBPPlanner(FreeSpace(), cfg, BOUND)(s, g, 6)
+    b = GBPPlanner(FreeSpace(), cfg, BOUND)(s, g, 6)
+    c = GBPPlanner(FreeSpace(), GBPConfig(iterations=10, restarts=3, init=init, noise_std=0.01, seed=6), BOUND)(s, g, 6)
     assert torch.equal(a.actions, b.actions) and torch.equal(a.cost, b.cost)
     assert not torch.allclose(a.actions, c.actions)
 
@@ -416,7 +500,7 @@ def test_optimisation_is_independent_across_the_batch(optimizer):
     g[0] += 10.0  # an unreachable goal in the batch must not change the others
     cfg = GBPConfig(iterations=40, restarts=1, init_std=0.0, optimizer=optimizer,
                     lr=LRS[optimizer], init="waypoints")
-    planner = GBPPlanner(FreeSpace(), cfg)
+    planner = GBPPlanner(FreeSpace(), cfg, BOUND)
     together = planner(s, g, H)
     for i in range(B):
         alone = planner(s[i:i + 1], g[i:i + 1], H)
@@ -427,7 +511,7 @@ def test_optimisation_is_independent_across_the_batch(optimizer):
 def test_a_tasks_plan_does_not_depend_on_the_rest_of_the_batch():
     B, H = 4, 10
     s, g = reachable_tasks(B, 16, reach=4.5)
-    planner = GBPPlanner(FreeSpace(), GBPConfig(iterations=20, restarts=4))
+    planner = GBPPlanner(FreeSpace(), GBPConfig(iterations=20, restarts=4), BOUND)
     together = planner(s, g, H)
     for i in range(B):
         alone = planner(s[i:i + 1], g[i:i + 1], H)

@@ -1,17 +1,12 @@
-"""Tests for gbp_utils.policies: oracle, expert, straight line, shortest paths and run_policy."""
+"""Tests for gbp_utils.policies: oracle, expert, straight line and shortest paths (run through
+``data.run_policy``, tested in test_data)."""
 
 import pytest
 import torch
 
+from gbp_utils.data import run_policy
 from gbp_utils.env import TaskSet, WallConfig, WallEnv, sample_tasks, straight_line_blocked, success
-from gbp_utils.policies import (
-    CORNER_INSET,
-    expert_policy,
-    oracle_policy,
-    run_policy,
-    shortest_path,
-    straight_line_policy,
-)
+from gbp_utils.policies import CORNER_INSET, expert_policy, oracle_policy, shortest_path, straight_line_policy
 
 CFG = WallConfig()
 
@@ -154,7 +149,7 @@ def test_shortest_path_around_a_corner_reference_case():
 
 
 # --------------------------------------------------------------------------------------------
-# Expert and run_policy
+# Expert
 # --------------------------------------------------------------------------------------------
 def test_expert_is_reproducible_with_a_generator_and_noise_free_at_zero(env):
     tasks = sample_tasks(50, 3, "train", CFG)
@@ -172,27 +167,6 @@ def test_expert_is_reproducible_with_a_generator_and_noise_free_at_zero(env):
 def test_expert_rejects_negative_noise():
     with pytest.raises(ValueError, match="noise_std must be >= 0; got -0.1"):
         expert_policy(CFG, noise_std=-0.1)
-
-
-def test_run_policy_shapes_and_replay_consistency(env):
-    tasks = sample_tasks(20, 0, "tune", CFG)
-    gen = torch.Generator().manual_seed(0)
-    noisy = expert_policy(CFG, noise_std=2.0, generator=gen)  # raw actions far beyond max_step
-    traj = run_policy(env, noisy, tasks, max_steps=7)
-    assert traj.states.shape == (20, 8, 2) and traj.actions.shape == (20, 7, 2)
-    assert torch.equal(traj.states[:, 0], tasks.starts)
-    assert torch.equal(traj.final_states, traj.states[:, -1])
-    # Applied actions are the clipped ones, and replaying them reproduces the states exactly.
-    assert (traj.actions.abs() <= CFG.max_step).all()
-    assert (traj.actions.abs() == CFG.max_step).any()
-    for k in range(7):
-        assert torch.equal(env.step(traj.states[:, k], traj.actions[:, k]), traj.states[:, k + 1])
-
-
-def test_run_policy_defaults_to_the_episode_budget(env):
-    cfg = WallConfig(max_steps=5)
-    traj = run_policy(WallEnv(cfg), oracle_policy(cfg), sample_tasks(3, 0, config=cfg))
-    assert traj.actions.shape == (3, 5, 2)
 
 
 def test_policies_work_with_a_custom_geometry():

@@ -123,18 +123,36 @@ def test_format_times_has_total():
 # --------------------------------------------------------------------------------------------
 # parallel runs (--jobs 2)
 # --------------------------------------------------------------------------------------------
-def _timed_source(log, name, seconds=3.0):
-    """A cell that logs when it starts and ends, with a pause between (wall-clock time)."""
-    return (f"import time\nopen({str(log)!r}, 'a').write(f'{name} start {{time.time()}}\\n')\n"
-            f"time.sleep({seconds})\nopen({str(log)!r}, 'a').write(f'{name} end {{time.time()}}\\n')")
+def _marker_source(folder, name, wait_for=None, timeout=120.0, absent=None, linger=0.0, needs=None):
+    """A cell that coordinates with other notebooks through marker files in ``folder``, without relying on
+    how fast anything runs: it writes ``<name>.started``; if ``needs`` is given, fails unless
+    ``<needs>.done`` already exists (that notebook finished first); if ``wait_for`` is given, polls until
+    ``<wait_for>.started`` exists and fails after ``timeout`` seconds (the other notebook never ran at the
+    same time); if ``absent`` is given, fails if ``<absent>.started`` appears within ``linger`` seconds;
+    finally writes ``<name>.done``."""
+    return f"""import pathlib, time
+folder = pathlib.Path({str(folder)!r})
+(folder / "{name}.started").write_text("")
+if {needs!r} is not None and not (folder / "{needs}.done").exists():
+    raise RuntimeError("{name} started before {needs} finished")
+if {wait_for!r} is not None:
+    deadline = time.monotonic() + {timeout}
+    while not (folder / "{wait_for}.started").exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError("{wait_for} did not start while {name} was running")
+        time.sleep(0.05)
+if {absent!r} is not None:
+    deadline = time.monotonic() + {linger}
+    while time.monotonic() < deadline:
+        if (folder / "{absent}.started").exists():
+            raise RuntimeError("{absent} started while {name} was still running")
+        time.sleep(0.05)
+(folder / "{name}.done").write_text("")
+"""
 
 
-def _events(log):
-    events = {}
-    for line in log.read_text().splitlines():
-        name, what, t = line.split()
-        events[name, what] = float(t)
-    return events
+def _markers(folder):
+    return sorted(p.name for p in folder.iterdir())
 
 
 def test_schedule_order_follows_prerequisites_among_the_notebooks_run(tmp_path):
@@ -148,27 +166,47 @@ def test_schedule_order_follows_prerequisites_among_the_notebooks_run(tmp_path):
 
 
 def test_parallel_run_overlaps_independent_notebooks_and_waits_for_prerequisites(tmp_path, monkeypatch):
-    notebooks, log = tmp_path / "notebooks", tmp_path / "events.log"
+    """01 and 02 meet at a barrier: each marks that it started, then waits (at most 120 s) for the other's
+    mark, so both can only finish if they ran side by side, however slow the machine. 03 needs 02: it
+    fails unless 02 had finished when it started (and 02 fails if 03 starts within 3 s of its end)."""
+    notebooks, markers = tmp_path / "notebooks", tmp_path / "markers"
     notebooks.mkdir()
-    paths = [_write_notebook(notebooks / f"{p}_{p}.ipynb", [_timed_source(log, p)]) for p in ("01", "02", "03")]
+    markers.mkdir()
+    sources = {"01": _marker_source(markers, "01", wait_for="02"),
+               "02": _marker_source(markers, "02", wait_for="01", absent="03", linger=3.0),
+               "03": _marker_source(markers, "03", needs="02")}
+    paths = [_write_notebook(notebooks / f"{p}_{p}.ipynb", [source]) for p, source in sources.items()]
     monkeypatch.setattr(reproduce, "PREREQUISITES", {"03": ("02",)})
 
     times = reproduce.run_notebooks(paths, fast=True, out_dir=tmp_path / "out", jobs=2)
 
     assert [name for name, _ in times] == ["01_01.ipynb", "02_02.ipynb", "03_03.ipynb"]
-    assert all(seconds >= 3.0 for _, seconds in times)
-    ev = _events(log)
-    assert ev["01", "start"] < ev["02", "end"] and ev["02", "start"] < ev["01", "end"], "01 and 02 overlap"
-    assert ev["03", "start"] > ev["02", "end"], "03 waits for its prerequisite 02"
+    assert _markers(markers) == [f"{p}.{what}" for p in ("01", "02", "03") for what in ("done", "started")]
     assert all((tmp_path / "out" / p.name).exists() for p in paths)
 
 
-def test_parallel_failure_is_reported_and_its_dependents_never_start(tmp_path, monkeypatch):
-    notebooks, log = tmp_path / "notebooks", tmp_path / "events.log"
+def test_the_barrier_fails_when_the_notebooks_run_one_after_the_other(tmp_path):
+    """The check above can fail: with one job, 01 waits for 02 in vain (here for 1 s) and the run stops."""
+    notebooks, markers = tmp_path / "notebooks", tmp_path / "markers"
     notebooks.mkdir()
-    _write_notebook(notebooks / "01_fine.ipynb", [_timed_source(log, "01", 0.1)])
+    markers.mkdir()
+    paths = [_write_notebook(notebooks / "01_a.ipynb", [_marker_source(markers, "01", wait_for="02", timeout=1.0)]),
+             _write_notebook(notebooks / "02_b.ipynb", [_marker_source(markers, "02", wait_for="01", timeout=1.0)])]
+
+    with pytest.raises(reproduce.NotebookExecutionError) as info:
+        reproduce.run_notebooks(paths, fast=True, out_dir=tmp_path / "out", jobs=1)
+
+    assert (info.value.notebook, info.value.ename) == ("01_a.ipynb", "TimeoutError")
+    assert _markers(markers) == ["01.started"], "02 must not have started"
+
+
+def test_parallel_failure_is_reported_and_its_dependents_never_start(tmp_path, monkeypatch):
+    notebooks, markers = tmp_path / "notebooks", tmp_path / "markers"
+    notebooks.mkdir()
+    markers.mkdir()
+    _write_notebook(notebooks / "01_fine.ipynb", [_marker_source(markers, "01")])
     _write_notebook(notebooks / "02_bad.ipynb", ["x = 1", "raise ValueError('boom')"])
-    _write_notebook(notebooks / "03_after.ipynb", [_timed_source(log, "03", 0.1)])
+    _write_notebook(notebooks / "03_after.ipynb", [_marker_source(markers, "03")])
     monkeypatch.setattr(reproduce, "PREREQUISITES", {"03": ("02",)})
     paths = reproduce.discover_notebooks(notebooks)
 
@@ -178,7 +216,7 @@ def test_parallel_failure_is_reported_and_its_dependents_never_start(tmp_path, m
     err = info.value
     assert (err.notebook, err.cell_index, err.ename, err.evalue) == ("02_bad.ipynb", 2, "ValueError", "boom")
     assert "raise ValueError('boom')" in err.details
-    assert ("01", "end") in _events(log) and ("03", "start") not in _events(log)
+    assert _markers(markers) == ["01.done", "01.started"], "01 ran to its end, 03 never started"
     assert not (tmp_path / "out" / "03_after.ipynb").exists()
     assert not (tmp_path / "out" / "02_bad.ipynb").exists()
 

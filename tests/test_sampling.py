@@ -1,7 +1,7 @@
-"""Tests for gbp_utils.sampling: CEM, MPPI, GD+CEM planners and TrueDynamicsModel.
+"""Tests for gbp_utils.sampling: the CEM, MPPI and GD+CEM planners and their configs.
 
 Most tests plan through free space without walls (s' = s + a, ``helpers.FreeSpace``), where the
-optimum is known; the wall tests plan on the real environment through ``TrueDynamicsModel``.
+optimum is known; the wall tests plan on the real environment through ``env.TrueDynamicsModel``.
 """
 
 import math
@@ -12,10 +12,9 @@ from helpers import FreeSpace, NaNRightOf, Recording, reachable_tasks
 import torch
 
 from gbp_utils.control import run_mpc, run_open_loop
-from gbp_utils.env import TaskSet, WallConfig, WallEnv, sample_tasks, straight_line_blocked, success
-from gbp_utils.planners import Plan, planning_cost
-from gbp_utils.sampling import (CEMConfig, CEMPlanner, GDCEMConfig, GDCEMPlanner, MPPIConfig, MPPIPlanner,
-                                SamplingConfig, TrueDynamicsModel, make_planner)
+from gbp_utils.env import TaskSet, TrueDynamicsModel, WallConfig, WallEnv, sample_tasks, straight_line_blocked, success
+from gbp_utils.planners import Plan, make_planner, planning_cost
+from gbp_utils.sampling import (PLANNERS, CEMConfig, CEMPlanner, GDCEMConfig, GDCEMPlanner, MPPIConfig, MPPIPlanner)
 from gbp_utils.world_model import WorldModel, WorldModelConfig, rollout
 
 BOUND = 0.5
@@ -67,15 +66,6 @@ def test_bad_config_is_rejected_naming_field_value_and_range(cls, kwargs, match)
         cls(**kwargs)
 
 
-def test_defaults_are_valid_and_shared_fields_come_from_one_base():
-    for cls in (CEMConfig, MPPIConfig, GDCEMConfig):
-        cfg = cls()
-        assert isinstance(cfg, SamplingConfig)
-        assert (cfg.population, cfg.iterations, cfg.cost, cfg.init) == (300, 10, "final", "waypoints")
-    assert (CEMConfig().elites, CEMConfig().init_std, CEMConfig().min_std) == (30, 0.1, 0.02)
-    assert (GDCEMConfig().grad_steps, GDCEMConfig().lr) == (3, 0.05)
-
-
 BAD_CALLS = {  # planner, starts (3, 2), goals (3, 2) -> the call that must fail, and its message
     "horizon 0": (lambda p, s, g: p(s, g, 0), "horizon must be >= 1; got 0"),
     "goals short": (lambda p, s, g: p(s, g[:2], 5), r"starts and goals must both be \(B, S\)"),
@@ -84,7 +74,8 @@ BAD_CALLS = {  # planner, starts (3, 2), goals (3, 2) -> the call that must fail
                        r"warm_start must be \(B, H, A\) = \(3, 5, 2\); got \(3, 4, 2\)"),
     "warm no batch": (lambda p, s, g: p(s, g, 5, warm_start=torch.zeros(5, 2)),
                       r"warm_start must be \(B, H, A\) = \(3, 5, 2\); got \(5, 2\)"),
-    "bound 0": (lambda p, s, g: type(p)(FreeSpace(), p.config, action_bound=0.0), "action_bound must be > 0"),
+    "bound 0": (lambda p, s, g: type(p)(FreeSpace(), p.config, action_bound=0.0),
+                r"action_bound must be a finite number > 0 \(the environment's wall.max_step\); got 0.0"),
 }
 
 
@@ -96,16 +87,13 @@ def test_bad_planner_inputs_are_rejected_with_a_clear_message(kind, case):
         call(small_planner(kind), *reachable_tasks(3, 0))
 
 
-def test_make_planner_builds_each_kind_with_overrides():
-    for kind, cls in (("cem", CEMPlanner), ("mppi", MPPIPlanner), ("gdcem", GDCEMPlanner)):
-        p = make_planner(kind, FreeSpace(), 0.3, population=40, iterations=2)
-        assert type(p) is cls and p.action_bound == 0.3 and p.config.population == 40
-    with pytest.raises(ValueError, match=r"kind must be one of \['cem', 'gdcem', 'mppi'\]; got 'gbp'"):
-        make_planner("gbp", FreeSpace())
-    with pytest.raises(TypeError):
-        make_planner("mppi", FreeSpace(), elites=3)  # a CEM field is not an MPPI field
+def test_each_planner_takes_only_its_own_config_and_none_means_the_default():
     with pytest.raises(TypeError, match="CEMPlanner needs a CEMConfig; got MPPIConfig"):
-        CEMPlanner(FreeSpace(), MPPIConfig())
+        CEMPlanner(FreeSpace(), MPPIConfig(), BOUND)
+    with pytest.raises(TypeError, match="GDCEMPlanner needs a GDCEMConfig; got CEMConfig"):
+        GDCEMPlanner(FreeSpace(), CEMConfig(), BOUND)
+    for kind, cls in PLANNERS.items():
+        assert cls(FreeSpace(), None, BOUND).config == cls.config_class(), kind
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,9 +165,9 @@ def test_planners_reach_reachable_goals_in_free_space(kind):
 def test_gradient_steps_improve_on_plain_cem_with_the_same_samples():
     s, g = reachable_tasks(12, 6, reach=2.5)
     kw = dict(population=16, elites=4, iterations=3, init="zeros", seed=1)
-    cem = CEMPlanner(FreeSpace(), CEMConfig(**kw))(s, g, 10)
-    hybrid = GDCEMPlanner(FreeSpace(), GDCEMConfig(grad_steps=5, lr=0.1, **kw))(s, g, 10)
-    plain = GDCEMPlanner(FreeSpace(), GDCEMConfig(grad_steps=0, **kw))(s, g, 10)
+    cem = CEMPlanner(FreeSpace(), CEMConfig(**kw), BOUND)(s, g, 10)
+    hybrid = GDCEMPlanner(FreeSpace(), GDCEMConfig(grad_steps=5, lr=0.1, **kw), BOUND)(s, g, 10)
+    plain = GDCEMPlanner(FreeSpace(), GDCEMConfig(grad_steps=0, **kw), BOUND)(s, g, 10)
     torch.testing.assert_close(plain.actions, cem.actions)  # zero gradient steps is CEM
     assert hybrid.cost.mean() < 0.5 * cem.cost.mean()
 
@@ -196,13 +184,13 @@ def _scored_candidates():
 
 def test_cem_update_refits_to_the_elites_with_smoothing_and_a_std_floor():
     candidates, cost, mean, std = _scored_candidates()
-    cem = CEMPlanner(FreeSpace(), CEMConfig(population=5, elites=2, smoothing=0.25, min_std=0.3))
+    cem = CEMPlanner(FreeSpace(), CEMConfig(population=5, elites=2, smoothing=0.25, min_std=0.3), BOUND)
     new_mean, new_std = cem._update(mean, std, candidates, cost)
     elites = torch.stack([candidates[0, [1, 2]], candidates[1, [2, 3]]])  # two cheapest per task
     torch.testing.assert_close(new_mean, 0.25 * mean + 0.75 * elites.mean(1))
     expected_std = (0.25 * std + 0.75 * elites.std(1, unbiased=False)).clamp(min=0.3)
     torch.testing.assert_close(new_std, expected_std)
-    one = CEMPlanner(FreeSpace(), CEMConfig(population=5, elites=1, smoothing=0.0, min_std=0.05))
+    one = CEMPlanner(FreeSpace(), CEMConfig(population=5, elites=1, smoothing=0.0, min_std=0.05), BOUND)
     best_mean, floor_std = one._update(mean, std, candidates, cost)
     torch.testing.assert_close(best_mean, candidates[[0, 1], [1, 2]])
     assert torch.equal(floor_std, torch.full_like(std, 0.05))
@@ -211,16 +199,17 @@ def test_cem_update_refits_to_the_elites_with_smoothing_and_a_std_floor():
 def test_mppi_update_is_a_softmax_weighted_mean_that_ignores_infinite_costs():
     candidates, cost, mean, std = _scored_candidates()
     lam = 0.7
-    new_mean, new_std = MPPIPlanner(FreeSpace(), MPPIConfig(temperature=lam))._update(mean, std, candidates, cost)
+    mppi = MPPIPlanner(FreeSpace(), MPPIConfig(temperature=lam), BOUND)
+    new_mean, new_std = mppi._update(mean, std, candidates, cost)
     w = torch.exp(-(cost - cost.min(1, keepdim=True).values) / lam)  # exp(-inf) = 0
     expected = (w[:, :, None, None] * candidates).sum(1) / w.sum(1)[:, None, None]
     torch.testing.assert_close(new_mean, expected)
     assert new_std is std  # MPPI never changes its noise
-    greedy, _ = MPPIPlanner(FreeSpace(), MPPIConfig(temperature=1e-6))._update(mean, std, candidates, cost)
+    greedy, _ = MPPIPlanner(FreeSpace(), MPPIConfig(temperature=1e-6), BOUND)._update(mean, std, candidates, cost)
     torch.testing.assert_close(greedy, candidates[[0, 1], [1, 2]])
     # A task without any finite cost keeps its mean instead of turning NaN.
     all_inf = torch.full_like(cost, math.inf)
-    kept, _ = MPPIPlanner(FreeSpace(), MPPIConfig())._update(mean + 0.1, std, candidates, all_inf)
+    kept, _ = MPPIPlanner(FreeSpace(), MPPIConfig(), BOUND)._update(mean + 0.1, std, candidates, all_inf)
     torch.testing.assert_close(kept, mean + 0.1)
 
 
@@ -374,16 +363,6 @@ def test_no_warning_without_divergence():
 # --------------------------------------------------------------------------------------------
 # Planning on the true dynamics
 # --------------------------------------------------------------------------------------------
-def test_true_dynamics_model_steps_the_real_environment():
-    env = WallEnv()
-    model = TrueDynamicsModel(env.config)
-    assert next(model.parameters()).device == torch.device("cpu")
-    assert not any(p.requires_grad for p in model.parameters())
-    tasks = sample_tasks(8, 0, "eval")
-    actions = torch.rand(8, 12, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1  # some beyond the clip
-    torch.testing.assert_close(rollout(model, tasks.starts, actions), env.rollout(tasks.starts, actions))
-
-
 def test_cem_on_the_true_dynamics_reaches_goals_whose_straight_line_is_free():
     g = torch.Generator().manual_seed(17)
     n = 16
@@ -392,11 +371,11 @@ def test_cem_on_the_true_dynamics_reaches_goals_whose_straight_line_is_free():
     goals[:, 0] = goals[:, 0].clamp(max=-0.8)  # both on the left of the wall
     assert not straight_line_blocked(starts, goals).any()
     env = WallEnv()
-    planner = CEMPlanner(TrueDynamicsModel(env.config), CEMConfig(population=60, elites=10, iterations=4))
+    planner = CEMPlanner(TrueDynamicsModel(env.wall), CEMConfig(population=60, elites=10, iterations=4), BOUND)
     plan = planner(starts, goals, 8)  # 8 steps: up to 6 are needed, little slack
     final = env.rollout(starts, plan.actions)[:, -1]
     dist = (final - goals).norm(dim=-1)
-    assert dist.max() < env.config.success_radius, f"worst real final distance {dist.max():.3f}"
+    assert dist.max() < env.wall.success_radius, f"worst real final distance {dist.max():.3f}"
     torch.testing.assert_close(final, plan.predicted_states[:, -1])  # the model is the truth
 
 
@@ -406,20 +385,21 @@ def test_cem_open_loop_on_the_true_dynamics_finds_the_door():
     env = WallEnv(config)
     tasks = sample_tasks(30, 0, "eval", config)
     assert straight_line_blocked(tasks.starts, tasks.goals, config).float().mean() > 0.5
-    episodes = run_open_loop(env, CEMPlanner(TrueDynamicsModel(config)), tasks)
+    episodes = run_open_loop(env, CEMPlanner(TrueDynamicsModel(config), CEMConfig(), config.max_step), tasks)
     rate = success(episodes.final_states, tasks.goals, config).float().mean().item()
     assert rate >= 0.9, f"open-loop CEM on the true dynamics: {rate:.0%}"
     assert episodes.wm_forward[0] == (10 * 300 + 1) * 30 + 30
 
 
-@pytest.mark.parametrize("kind, overrides", [
-    ("cem", dict(population=100, iterations=3, warm_iterations=1)),
-    ("mppi", dict(population=100, iterations=3, warm_iterations=1)),
+@pytest.mark.parametrize("planner_config", [
+    CEMConfig(population=100, iterations=3, warm_iterations=1),
+    MPPIConfig(population=100, iterations=3, warm_iterations=1),
 ])
-def test_cheap_mpc_on_the_true_dynamics_is_a_strong_ceiling(kind, overrides):
+def test_cheap_mpc_on_the_true_dynamics_is_a_strong_ceiling(planner_config):
     config = WallConfig()
     tasks = sample_tasks(30, 1, "eval", config)
-    planner = make_planner(kind, TrueDynamicsModel(config), config.max_step, **overrides)
+    planner = make_planner(TrueDynamicsModel(config), planner_config, config.max_step)
+    kind = type(planner).__name__
     episodes = run_mpc(WallEnv(config), planner, tasks, replan_every=3)
     rate = success(episodes.final_states, tasks.goals, config).float().mean().item()
     assert rate >= 0.9, f"{kind} MPC on the true dynamics: {rate:.0%}"
@@ -428,7 +408,7 @@ def test_cheap_mpc_on_the_true_dynamics_is_a_strong_ceiling(kind, overrides):
 
 def test_true_dynamics_plans_are_batch_independent_too():
     tasks: TaskSet = sample_tasks(5, 2, "eval")
-    planner = CEMPlanner(TrueDynamicsModel(), CEMConfig(population=30, elites=5, iterations=2))
+    planner = CEMPlanner(TrueDynamicsModel(), CEMConfig(population=30, elites=5, iterations=2), BOUND)
     together = planner(tasks.starts, tasks.goals, 12)
     alone = planner(tasks.starts[:1], tasks.goals[:1], 12)
     torch.testing.assert_close(alone.actions[0], together.actions[0])

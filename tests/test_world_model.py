@@ -9,21 +9,24 @@ import torch
 
 from gbp_utils import cache
 from gbp_utils.cache import DataFileError
-from gbp_utils.data import DataConfig, dataset_path, generate, save_dataset
+from gbp_utils.data import DataConfig, concat, dataset_path, generate, get_dataset, save_dataset
 from gbp_utils.world_model import (
     TrainConfig,
     TrainResult,
     WorldModel,
     WorldModelConfig,
+    cached_model,
     checkpoint_path,
     get_world_model,
     load_world_model,
     multi_step_error,
     normalised_loss,
     one_step_error,
+    reference_error,
     rollout,
     save_world_model,
     train_world_model,
+    training_split,
 )
 
 # Measured on this venv (1 thread): mean one-step validation error 0.0029-0.0043 arena units over
@@ -312,11 +315,67 @@ def test_get_world_model_key_depends_on_all_configs(data_dir):
     assert checkpoint_path(TINY_DATA, TINY_MODEL, dataclasses.replace(TINY_TRAIN, lr=1e-3)) != base
 
 
-def test_get_world_model_retrains_a_corrupt_checkpoint_with_a_warning(data_dir):
-    path = checkpoint_path(TINY_DATA, TINY_MODEL, TINY_TRAIN)
-    path.write_bytes(b"not a checkpoint")
-    with pytest.warns(UserWarning, match=rf"Retraining {re.escape(path.name)}: .*corrupt"):
-        result = get_world_model(TINY_DATA, TINY_MODEL, TINY_TRAIN, progress=False)
-    loaded = load_world_model(path)
+# --------------------------------------------------------------------------------------------
+# cached_model, training_split, reference_error
+# --------------------------------------------------------------------------------------------
+class Builder:
+    """A ``build() -> TrainResult`` for cached_model that counts its calls."""
+
+    def __init__(self, seed=0):
+        self.calls, self.seed = 0, seed
+
+    def __call__(self):
+        self.calls += 1
+        torch.manual_seed(self.seed)
+        return TrainResult(WorldModel(TINY_MODEL), {"train_loss": [1.0]}, [WorldModel(TINY_MODEL)])
+
+
+def test_cached_model_builds_once_then_loads_model_history_and_snapshots(data_dir):
+    build = Builder()
+    first = cached_model("thing", {"model": TINY_MODEL, "k": 1}, build)
+    again = cached_model("thing", {"model": TINY_MODEL, "k": 1}, build)
+    assert build.calls == 1
+    assert again.history["train_loss"] == [1.0] and again.history["train_seconds"] >= 0
+    x = torch.randn(4, 2)
+    assert torch.equal(again.model(x, x), first.model(x, x))
+    assert len(again.snapshots) == 1 and torch.equal(again.snapshots[0](x, x), first.snapshots[0](x, x))
+    cached_model("thing", {"model": TINY_MODEL, "k": 2}, build)  # another config is another file
+    assert build.calls == 2 and len(list(data_dir.glob("thing-*.pt"))) == 2
+
+
+@pytest.mark.parametrize("spoil", ["garbage", "nan weights"])
+def test_cached_model_regenerates_a_corrupt_file_with_a_warning_naming_it(data_dir, spoil):
+    build = Builder()
+    cached_model("thing", {"model": TINY_MODEL, "k": 1}, build)
+    path, = data_dir.glob("thing-*.pt")
+    if spoil == "garbage":
+        path.write_bytes(b"not a checkpoint")
+    else:
+        payload = torch.load(path, weights_only=True)
+        payload["state_dict"]["out.bias"][0] = float("nan")
+        cache.atomic_save(payload, path)
+    reason = "corrupt" if spoil == "garbage" else "out.bias has non-finite values"
+    with pytest.warns(UserWarning, match=rf"Regenerating {re.escape(path.name)}: .*{reason}"):
+        result = cached_model("thing", {"model": TINY_MODEL, "k": 1}, build)
+    assert build.calls == 2 and torch.isfinite(result.model.out.bias).all()
+    loaded = load_world_model(path, {"model": TINY_MODEL, "k": 1})  # the rewritten file is valid
     x = torch.randn(10, 2)
     assert torch.equal(loaded.model(x, x), result.model(x, x))
+
+
+def test_training_split_pools_the_datasets_and_splits_like_the_trainer(data_dir):
+    tc = TrainConfig(val_fraction=0.25, seed=3)
+    train, val = training_split(TINY_DATA, tc)
+    pooled = concat(*[get_dataset(c) for c in TINY_DATA])
+    expected_train, expected_val = pooled.split(0.25, 3)
+    assert torch.equal(train.states, expected_train.states) and torch.equal(val.states, expected_val.states)
+    assert train.n_episodes + val.n_episodes == 40 and val.n_episodes == 10
+    one_train, one_val = training_split(TINY_DATA[:1], tc)  # one dataset keeps its goals
+    assert one_train.goals is not None and one_val.n_episodes == 5
+
+
+def test_reference_error_is_the_mean_one_step_error(trained, expert_split):
+    _, val = expert_split
+    assert reference_error(trained.model, val) == pytest.approx(one_step_error(trained.model, val).mean().item())
+    assert reference_error(trained.model, val) < VAL_ERROR_THRESHOLD
+

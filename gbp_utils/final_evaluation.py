@@ -1,0 +1,144 @@
+"""The final evaluation (notebook 08): every world model x planner x training seed on the held-out
+tasks, written to ``data/results/final_evaluation.csv`` (``stats`` aggregates it, ``results`` renders
+it into the README).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from . import cache, experiments
+from .control import Execution
+from .env import TrueDynamicsModel
+from .evaluation import EvalReport, evaluate
+from .finetuning import get_adversarial_model, get_online_model
+from .policies import expert_policy, straight_line_policy
+from .world_model import get_world_model, reference_error, training_split
+
+COLUMNS = ["model", "planner", "seed", "n_tasks", "successes", "success_rate", "ci_low", "ci_high",
+           "mean_final_distance", "wm_error_ratio", "wm_evals_per_task", "seconds_per_task"]
+MODELS = ("baseline", "online", "adversarial", "online + adversarial", "online + adversarial, +play")
+REFERENCE = "reference"  # the model column of reference rows (no world model)
+
+
+def results_dir() -> Path:
+    path = cache.data_dir() / "results"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def csv_path() -> Path:
+    return results_dir() / "final_evaluation.csv"
+
+
+@dataclass(frozen=True)
+class FinalConfig:
+    """What notebook 08 evaluates: training ``seeds`` (``presets().seeds``), the first ``n_tasks``
+    held-out tasks, and ``planners``: a planner name -> (planner config, control.Execution)."""
+
+    seeds: tuple
+    n_tasks: int
+    planners: dict = field(default_factory=dict)
+    true_dynamics: tuple | None = None  # (config, execution) of the planner on the real dynamics
+
+    def __post_init__(self):
+        if len(self.seeds) < 1 or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct and non-empty; got {self.seeds}")
+        if self.n_tasks < 1:
+            raise ValueError(f"n_tasks must be >= 1; got {self.n_tasks}")
+        for name, spec in self.planners.items():
+            if not (isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], Execution)):
+                raise ValueError(f"planners[{name!r}] must be (planner config, control.Execution); got {spec!r}")
+
+
+def final_models(presets, seed: int, device=None, progress: bool = False) -> dict:
+    """The five world models of one training seed: {name: model}. The first four are trained on expert
+    data; the fifth ("+play") starts from a model trained on expert + play data (notebook 06). Seed s
+    retrains the base model (initialisation and train/validation split) and reseeds the online rounds'
+    training tasks."""
+    P = presets
+    tc = dataclasses.replace(P.train, seed=seed)
+    online = dataclasses.replace(P.online, seed=seed)
+    base = get_world_model([P.expert_data], P.model, tc, device=device, progress=progress).model
+    return {
+        "baseline": base,
+        "online": get_online_model(P, online, P.gbp, device=device, progress=progress, base_train=tc).model,
+        "adversarial": get_adversarial_model(P, None, P.adversarial_only, device=device, progress=progress,
+                                             base_train=tc).model,
+        "online + adversarial": get_online_model(P, online, P.gbp, device=device, progress=progress,
+                                                 adversarial=P.adversarial, base_train=tc).model,
+        # the best variant of notebook 06: the same loop from a base model trained on expert + play data
+        "online + adversarial, +play": get_online_model(P, online, P.gbp, device=device, progress=progress,
+                                                        adversarial=P.adversarial, base_train=tc,
+                                                        data_configs=[P.expert_data, P.play_data]).model,
+    }
+
+
+def reference_policies(wall) -> dict:
+    """The reference controllers of the final table: {name: (policy, settings)}; name and settings key
+    the cached run, so they must say everything that changes the policy."""
+    noise_std, seed = 0.15, 0
+    return {"scripted expert": (expert_policy(wall, noise_std, generator=torch.Generator().manual_seed(seed)),
+                                {"noise_std": noise_std, "generator_seed": seed}),
+            "straight line": (straight_line_policy(wall), {})}
+
+
+def _row(model: str, planner: str, seed: int, r: EvalReport) -> dict:
+    # every column after (model, planner, seed) is the EvalReport field of the same name
+    return {"model": model, "planner": planner, "seed": seed, **{c: getattr(r, c) for c in COLUMNS[3:]}}
+
+
+def run_final_evaluation(presets, config: FinalConfig, device=None, progress: bool = True):
+    """Evaluate every model x planner x seed (cached runs), plus the reference rows. Returns a
+    pandas DataFrame with ``COLUMNS`` and writes it to ``csv_path()`` atomically."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    P = presets
+    wall = P.wall
+    tasks = P.eval_tasks(config.n_tasks, device=device)  # the first n_tasks held-out tasks
+    rows = []
+    jobs = [(seed, m, p) for seed in config.seeds for m in MODELS for p in config.planners]
+    bar = tqdm(total=len(jobs), desc="final evaluation", disable=not progress)
+    for seed in config.seeds:
+        models = final_models(P, seed, device)
+        # the reference error uses the expert episodes this seed held out (the same split as its training)
+        _, expert_val = training_split([P.expert_data], dataclasses.replace(P.train, seed=seed))
+        for m in MODELS:
+            ref = reference_error(models[m], expert_val)
+            for pname, (pcfg, execution) in config.planners.items():
+                ep = experiments.run(models[m], pcfg, tasks, execution, wall)
+                rows.append(_row(m, pname, seed, evaluate(f"{m}, {pname}", ep, tasks, wall, models[m], ref)))
+                bar.update()
+    bar.close()
+    if config.true_dynamics is not None:
+        pcfg, execution = config.true_dynamics
+        ep = experiments.run(TrueDynamicsModel(wall), pcfg, tasks, execution, wall)
+        rows.append(_row(REFERENCE, "true-dynamics planner", 0, evaluate("true dynamics", ep, tasks, wall)))
+    for name, (policy, settings) in reference_policies(wall).items():
+        ep = experiments.run_reference(name, policy, tasks, wall, settings)  # cached, like every run
+        rows.append(_row(REFERENCE, name, 0, evaluate(name, ep, tasks, wall)))
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    write_csv(df, csv_path())
+    return df
+
+
+def write_csv(df, path: Path) -> None:
+    """Write atomically: a reader never sees half a table."""
+    cache.atomic_write(path, lambda f: df.to_csv(f, index=False, float_format="%.6g"), mode="w")
+
+
+def load_results(path: Path | None = None):
+    """Read the CSV and check its columns; a clear error if it is missing or malformed."""
+    import pandas as pd
+    path = Path(path or csv_path())
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: run notebook 08 (python -m gbp_utils.reproduce --only 08)")
+    df = pd.read_csv(path)
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise cache.DataFileError(f"{path} lacks columns {missing}; re-run notebook 08 to regenerate it")
+    return df

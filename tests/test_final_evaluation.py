@@ -1,0 +1,147 @@
+"""Tests for gbp_utils.final_evaluation (notebook 08's table): FinalConfig, the models and reference
+controllers of every seed, run_final_evaluation on tiny models, and the CSV it writes."""
+
+import dataclasses
+import math
+
+import pandas as pd
+import pytest
+from helpers import tiny_world_model
+import torch
+
+import gbp_utils
+from gbp_utils import cache, experiments, final_evaluation
+from gbp_utils.control import OPEN_LOOP, Execution
+from gbp_utils.env import TrueDynamicsModel
+from gbp_utils.evaluation import evaluate
+from gbp_utils.final_evaluation import (COLUMNS, MODELS, REFERENCE, FinalConfig, csv_path, final_models,
+                                        load_results, reference_policies, run_final_evaluation, write_csv)
+from gbp_utils.planners import GBPConfig
+from gbp_utils.sampling import CEMConfig
+from gbp_utils.world_model import reference_error, training_split
+
+
+# --------------------------------------------------------------------------------------------
+# FinalConfig
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(seeds=(0, 1, 0)), r"seeds must be distinct and non-empty; got \(0, 1, 0\)"),
+    (dict(seeds=()), "seeds must be distinct and non-empty"),
+    (dict(n_tasks=0), "n_tasks must be >= 1; got 0"),
+    (dict(planners={"GBP": GBPConfig()}), r"planners\['GBP'\] must be \(planner config, control.Execution\)"),
+    (dict(planners={"GBP": (GBPConfig(), "mpc")}), r"planners\['GBP'\] must be"),
+    (dict(planners={"GBP": (GBPConfig(), Execution("mpc", 3), 3)}), r"planners\['GBP'\] must be"),
+])
+def test_final_config_rejects_bad_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        FinalConfig(**{"seeds": (0,), "n_tasks": 5, **kwargs})
+
+
+def test_final_config_needs_seeds_and_a_task_count():
+    for kwargs in ({}, {"seeds": (0,)}, {"n_tasks": 5}):
+        with pytest.raises(TypeError, match="seeds|n_tasks"):
+            FinalConfig(**kwargs)
+    cfg = FinalConfig(seeds=(3,), n_tasks=5, planners={"GBP MPC": (GBPConfig(), Execution("mpc", 3))})
+    assert cfg.true_dynamics is None
+
+
+# --------------------------------------------------------------------------------------------
+# The models and reference controllers of the table
+# --------------------------------------------------------------------------------------------
+def test_final_models_retrain_the_base_and_reseed_the_online_rounds_per_seed(monkeypatch):
+    """Which cached model each of the five names is, for seed 2 (nothing is trained)."""
+    P = gbp_utils.presets(fast=True)
+    calls = []
+
+    def record(kind):
+        def get(*args, **kwargs):
+            calls.append((kind, args, kwargs))
+            return type("Result", (), {"model": f"{kind} #{len(calls)}"})()
+        return get
+
+    for name in ("get_world_model", "get_online_model", "get_adversarial_model"):
+        monkeypatch.setattr(final_evaluation, name, record(name))
+    models = final_models(P, seed=2)
+    assert list(models) == list(MODELS)
+    seed2 = dataclasses.replace(P.train, seed=2)
+    (_, base_args, _), online, adversarial, online_adv, plus_play = calls
+    assert base_args[:3] == ([P.expert_data], P.model, seed2)
+    for kind, args, kwargs in (online, online_adv, plus_play):
+        assert kind == "get_online_model" and args[1] == dataclasses.replace(P.online, seed=2) and args[2] == P.gbp
+        assert kwargs["base_train"] == seed2
+    assert "adversarial" not in online[2]
+    assert online_adv[2]["adversarial"] == plus_play[2]["adversarial"] == P.adversarial
+    assert plus_play[2]["data_configs"] == [P.expert_data, P.play_data]
+    assert adversarial[0] == "get_adversarial_model" and adversarial[2]["base_train"] == seed2
+    assert adversarial[1][2] == P.adversarial_only
+
+
+def test_reference_policies_are_reproducible_from_their_settings():
+    wall = gbp_utils.presets(fast=True).wall
+    first, second = reference_policies(wall), reference_policies(wall)
+    assert list(first) == ["scripted expert", "straight line"]
+    states, goals = torch.tensor([[-3.0, 3.0], [2.0, -1.0]]), torch.tensor([[3.0, 3.0], [-2.0, 1.0]])
+    for name, (policy, settings) in first.items():
+        assert torch.equal(policy(states, goals), second[name][0](states, goals)), name
+        assert settings == second[name][1]
+
+
+# --------------------------------------------------------------------------------------------
+# run_final_evaluation on tiny models
+# --------------------------------------------------------------------------------------------
+def test_run_final_evaluation_scores_every_model_planner_and_seed_and_writes_the_csv(monkeypatch):
+    P = gbp_utils.presets(fast=True)
+    monkeypatch.setattr(final_evaluation, "final_models",
+                        lambda presets, seed, device=None, progress=False: {m: tiny_world_model(seed, hidden=4)
+                                                                             for m in MODELS})
+    gbp = GBPConfig(restarts=1, iterations=2, warm_iterations=1)
+    cem = CEMConfig(population=6, elites=2, iterations=1)
+    config = FinalConfig(seeds=(0, 1), n_tasks=3,
+                         planners={"GBP open-loop": (gbp, OPEN_LOOP), "CEM MPC": (cem, Execution("mpc", 15))},
+                         true_dynamics=(cem, OPEN_LOOP))
+    df = run_final_evaluation(P, config, progress=False)
+    assert list(df.columns) == COLUMNS
+    assert len(df) == 2 * len(MODELS) * 2 + 1 + 2
+    assert list(df.model[:4]) == ["baseline"] * 2 + ["online"] * 2 and set(df.seed[:-3]) == {0, 1}
+    assert list(df.planner[-3:]) == ["true-dynamics planner", "scripted expert", "straight line"]
+    assert (df.model[-3:] == REFERENCE).all() and (df.n_tasks == 3).all()
+    pd.testing.assert_frame_equal(load_results(csv_path()), df, check_exact=False, rtol=1e-5, check_dtype=False)
+    # the first n_tasks held-out tasks of the presets, the same tasks every notebook evaluates on
+    tasks = P.eval_tasks(3)
+    model = tiny_world_model(1, hidden=4)
+    _, expert_val = training_split([P.expert_data], dataclasses.replace(P.train, seed=1))
+    ep = experiments.run(model, cem, tasks, Execution("mpc", 15), P.wall)  # loaded: the run is cached
+    expected = evaluate("x", ep, tasks, P.wall, model, reference_error(model, expert_val))
+    row = df[(df.model == "online") & (df.planner == "CEM MPC") & (df.seed == 1)].iloc[0]
+    assert row.successes == expected.successes
+    assert row.wm_error_ratio == pytest.approx(expected.wm_error_ratio, rel=1e-5)
+    assert row.seconds_per_task == pytest.approx(ep.seconds / 3, rel=1e-5)
+    truth = experiments.run(TrueDynamicsModel(P.wall), cem, tasks, OPEN_LOOP, P.wall)
+    assert df.iloc[-3].successes == evaluate("t", truth, tasks, P.wall).successes
+    assert math.isnan(df.iloc[-1].wm_error_ratio) and df.iloc[-1].wm_evals_per_task == 0
+
+
+# --------------------------------------------------------------------------------------------
+# CSV
+# --------------------------------------------------------------------------------------------
+def test_write_csv_round_trips_through_load_results(results_df, tmp_path):
+    path = tmp_path / "deep" / "folder" / "final.csv"  # parent folders are created
+    write_csv(results_df, path)
+    write_csv(results_df, path)  # overwriting is fine
+    back = load_results(path)
+    pd.testing.assert_frame_equal(back, results_df, check_exact=False, rtol=1e-5, check_dtype=False)
+    assert [p.name for p in path.parent.iterdir()] == ["final.csv"], "no temporary file is left behind"
+
+
+def test_load_results_without_a_csv_says_to_run_notebook_08(tmp_path):
+    with pytest.raises(FileNotFoundError, match="notebook 08"):
+        load_results(tmp_path / "missing.csv")
+    with pytest.raises(FileNotFoundError, match=r"final_evaluation\.csv does not exist: run notebook 08"):
+        load_results()  # the default path, in the test's data dir
+
+
+def test_load_results_with_a_missing_column_names_it(results_df, tmp_path):
+    path = tmp_path / "final.csv"
+    results_df.drop(columns=["wm_evals_per_task"]).to_csv(path, index=False)
+    with pytest.raises(cache.DataFileError, match=r"lacks columns \['wm_evals_per_task'\]"):
+        load_results(path)

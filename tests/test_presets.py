@@ -1,0 +1,139 @@
+"""Tests for the package entry points in gbp_utils/__init__.py: ``presets`` (the one source of sizes and
+settings), ``TaskCounts`` and ``setup``."""
+
+import dataclasses
+import random
+
+import numpy as np
+import pytest
+from helpers import FreeSpace
+import torch
+
+from gbp_utils import OPEN_LOOP, TaskCounts, presets, setup
+from gbp_utils.env import sample_tasks
+from gbp_utils.planners import GBPConfig, make_planner
+from gbp_utils.sampling import CEMConfig
+
+
+@pytest.fixture(scope="module")
+def full():
+    return presets(fast=False)
+
+
+@pytest.fixture(scope="module")
+def fast():
+    return presets(fast=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Fast mode is the full presets shrunk by each config's tiny()
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("field", ["expert_data", "play_data", "train", "tasks", "online", "gbp", "gbp_lite",
+                                   "gbp_heavy", "cem", "mppi", "gdcem"])
+def test_every_fast_config_is_the_full_configs_tiny(full, fast, field):
+    assert getattr(fast, field) == getattr(full, field).tiny()
+
+
+def test_fast_planners_keep_every_setting_but_their_size(full, fast):
+    assert fast.cem.warm_iterations == full.cem.warm_iterations == 3
+    for name in ("lr", "optimizer", "cost", "discount", "init", "init_spread", "init_std", "noise_std", "seed"):
+        assert getattr(fast.gbp, name) == getattr(full.gbp, name), name
+    for name in ("smoothing", "init_std", "min_std", "init", "init_spread"):
+        assert getattr(fast.cem, name) == getattr(full.cem, name), name
+    assert fast.online.epochs_per_round == full.online.epochs_per_round
+    assert fast.online.executions == full.online.executions == (OPEN_LOOP,)
+    cost = lambda g: g.restarts * g.iterations  # noqa: E731
+    assert cost(fast.gbp) < cost(full.gbp) and cost(fast.gbp_lite) < cost(full.gbp_lite)
+    assert fast.cem.population * fast.cem.iterations < full.cem.population * full.cem.iterations
+    assert fast.online.rounds * fast.online.tasks_per_round < full.online.rounds * full.online.tasks_per_round
+
+
+def test_tiny_task_counts_are_smaller_in_every_count_they_change():
+    counts, tiny = TaskCounts(), TaskCounts().tiny()
+    changed = [f.name for f in dataclasses.fields(TaskCounts) if getattr(tiny, f.name) != getattr(counts, f.name)]
+    assert changed, "tiny() must shrink something"
+    for name in changed:
+        assert 0 < getattr(tiny, name) < getattr(counts, name), name
+    # the held-out and tune counts are among them, and the final table still fits in the eval tasks
+    assert {"eval", "tune", "final"} <= set(changed)
+    assert tiny.final <= tiny.eval and counts.final <= counts.eval
+    assert tiny.landscape <= tiny.tune and tiny.compute_curve <= tiny.tune
+
+
+def test_presets_follow_gbp_fast(monkeypatch, full, fast):
+    monkeypatch.setenv("GBP_FAST", "1")
+    assert presets() == fast
+    monkeypatch.setenv("GBP_FAST", "0")
+    assert presets() == full
+
+
+# --------------------------------------------------------------------------------------------
+# Executions, tasks and the settings chosen in the notebooks
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", [False, True])
+def test_executions(mode):
+    P = presets(fast=mode)
+    assert P.open_loop == OPEN_LOOP
+    assert (P.mpc.mode, P.mpc.replan_every, P.mpc.label) == ("mpc", 3, "MPC/3")
+    assert (P.mpc_heavy.mode, P.mpc_heavy.replan_every) == ("mpc", 1)
+    assert P.mpc.replan_every in P.replan_grid and P.mpc_heavy.replan_every in P.heavy_grid[1]
+
+
+@pytest.mark.parametrize("mode", [False, True])
+def test_eval_and_tune_tasks_are_prefixes_of_one_draw(mode):
+    P = presets(fast=mode)
+    every = P.eval_tasks()
+    assert len(every) == P.tasks.eval and (every.split, every.seed) == ("eval", P.eval_seed)
+    expected = sample_tasks(P.tasks.eval, P.eval_seed, "eval", P.wall)
+    assert torch.equal(every.starts, expected.starts) and torch.equal(every.goals, expected.goals)
+    for n in (1, P.tasks.final, P.tasks.eval):
+        first = P.eval_tasks(n)
+        assert len(first) == n
+        assert torch.equal(first.starts, every.starts[:n]) and torch.equal(first.goals, every.goals[:n])
+    tune = P.tune_tasks()
+    assert len(tune) == P.tasks.tune and tune.split == "tune"
+    assert torch.equal(P.tune_tasks(P.tasks.landscape).starts, tune.starts[:P.tasks.landscape])
+    assert P.eval_tasks(3, device="cpu").starts.device == torch.device("cpu")
+
+
+@pytest.mark.parametrize("mode", [False, True])
+def test_settings_relations_chosen_in_the_notebooks(mode):
+    P = presets(fast=mode)
+    # GBP-heavy (notebook 08): the preset GBP with twice the restarts
+    assert P.gbp_heavy == dataclasses.replace(P.gbp, restarts=2 * P.gbp.restarts)
+    assert P.gbp_lite.restarts * P.gbp_lite.iterations < P.gbp.restarts * P.gbp.iterations
+    # adversarial finetuning alone uses a smaller budget than inside the online loop (notebook 06)
+    assert P.adversarial_only.state_factor < P.adversarial.state_factor
+    assert P.adversarial_only.action_factor < P.adversarial.action_factor
+    # adversarial finetuning alone trains like the base model but for its own epochs and learning rate
+    assert dataclasses.replace(P.adversarial_finetune, epochs=P.train.epochs, lr=P.train.lr) == P.train
+    assert 0.0 in P.eps_grid and P.adversarial.state_factor in P.eps_grid
+    # the sampling planners share CEM's budget; GD+CEM a quarter of its population
+    assert (P.mppi.population, P.mppi.iterations) == (P.cem.population, P.cem.iterations)
+    assert P.gdcem.population == max(10, P.cem.population // 4)
+
+
+@pytest.mark.parametrize("mode", [False, True])
+def test_compute_budgets_are_planner_configs_of_their_family(mode):
+    P = presets(fast=mode)
+    assert {family for family, _ in P.compute_budgets} == {"GBP", "CEM"}
+    assert P.gbp in P.compute_budgets.values() and P.cem in P.compute_budgets.values()
+    for (family, label), config in P.compute_budgets.items():
+        assert isinstance(config, GBPConfig if family == "GBP" else CEMConfig), (family, label)
+        make_planner(FreeSpace(), config, P.wall.max_step)  # every budget builds a planner
+
+
+# --------------------------------------------------------------------------------------------
+# setup
+# --------------------------------------------------------------------------------------------
+def test_setup_seeds_every_generator_uses_one_thread_and_picks_a_device():
+    def draws():
+        return random.random(), float(np.random.rand()), float(torch.rand(()))
+
+    device = setup(seed=7, device="cpu")
+    first = draws()
+    assert setup(seed=7) in (torch.device("cpu"), torch.device("cuda"))
+    assert draws() == first
+    setup(seed=8)
+    assert draws() != first
+    assert device == torch.device("cpu") and torch.get_num_threads() == 1

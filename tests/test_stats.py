@@ -1,0 +1,185 @@
+"""Tests for gbp_utils.stats on hand-made result tables: the Wilson interval, the aggregation over
+training seeds and the check of the paper's claims."""
+
+import math
+
+import pandas as pd
+import pytest
+from helpers import result_row, result_table
+
+from gbp_utils.final_evaluation import MODELS
+from gbp_utils.stats import aggregate, claims, wilson_interval
+
+FINETUNED = ("online", "adversarial", "online + adversarial")
+GBP_PLANNERS = ("GBP open-loop", "GBP MPC", "GBP-lite MPC")
+CEM_PLANNERS = ("CEM open-loop", "CEM MPC")
+
+
+# --------------------------------------------------------------------------------------------
+# Wilson interval
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("k, n, expected", [
+    (50, 100, (0.4038, 0.5962)),
+    (0, 10, (0.0, 0.2775)),
+    (10, 10, (0.7225, 1.0)),
+    (1, 10, (0.0179, 0.4042)),
+    (95, 100, (0.8883, 0.9785)),
+])
+def test_wilson_interval_matches_known_values(k, n, expected):
+    lo, hi = wilson_interval(k, n)
+    assert lo == pytest.approx(expected[0], abs=2e-4)
+    assert hi == pytest.approx(expected[1], abs=2e-4)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 30, 300])
+def test_wilson_interval_is_inside_0_1_and_contains_the_estimate(n):
+    for k in range(n + 1):
+        lo, hi = wilson_interval(k, n)
+        assert 0.0 <= lo <= hi <= 1.0
+        assert lo - 1e-12 <= k / n <= hi + 1e-12
+    # A lower confidence level (z = 1) never gives a wider interval.
+    assert wilson_interval(n // 2, n, z=1.0)[1] <= wilson_interval(n // 2, n)[1]
+
+
+@pytest.mark.parametrize("n", [6, 11, 300])
+def test_wilson_interval_is_exact_at_0_and_n_successes(n):
+    assert wilson_interval(0, n)[0] == 0.0
+    assert wilson_interval(n, n)[1] == 1.0
+
+
+def test_wilson_interval_shrinks_with_n():
+    widths = [hi - lo for lo, hi in (wilson_interval(n // 2, n) for n in (10, 100, 1000))]
+    assert widths[0] > widths[1] > widths[2]
+
+
+@pytest.mark.parametrize("k, n, match", [
+    (0, 0, "n must be > 0"), (1, -3, "n must be > 0"),
+    (11, 10, r"successes must be in \[0, n=10\]"), (-1, 10, r"successes must be in \[0, n=10\]"),
+])
+def test_wilson_interval_rejects_bad_counts(k, n, match):
+    with pytest.raises(ValueError, match=match):
+        wilson_interval(k, n)
+
+
+# --------------------------------------------------------------------------------------------
+# aggregate
+# --------------------------------------------------------------------------------------------
+def test_aggregate_pools_successes_over_seeds_with_the_pooled_wilson_interval(results_df):
+    agg = aggregate(results_df)
+    assert list(zip(agg.model, agg.planner)) == [("baseline", "GBP MPC"), ("online", "GBP MPC"),
+                                                 ("reference", "scripted expert")]
+    base = agg.iloc[0]
+    assert (base.seeds, base.successes, base.n_tasks) == (2, 75, 200)
+    assert base.success_rate == 75 / 200
+    assert (base.ci_low, base.ci_high) == wilson_interval(75, 200)
+    # Pooling is not averaging the per-seed intervals: the pooled interval is narrower.
+    assert base.ci_high - base.ci_low < results_df.ci_high[:2].mean() - results_df.ci_low[:2].mean()
+    assert base.seed_sd == pytest.approx(math.sqrt(((0.30 - 0.375) ** 2 + (0.45 - 0.375) ** 2) / 1))
+    assert (base.mean_final_distance, base.wm_error_ratio, base.wm_evals_per_task) == (1.5, 3.0, 2000.0)
+    assert base.seconds_per_task == pytest.approx(0.02)
+    ref = agg.iloc[2]
+    assert ref.seeds == 1 and math.isnan(ref.seed_sd), "one seed has no spread"
+    assert math.isnan(ref.wm_error_ratio) and (ref.ci_low, ref.ci_high) == wilson_interval(97, 100)
+
+
+def test_aggregate_pools_unequal_task_counts_by_tasks_not_by_seeds():
+    agg = aggregate(result_table(result_row("m", "p", 0, 10, n_tasks=10), result_row("m", "p", 1, 0, n_tasks=90)))
+    r = agg.iloc[0]
+    assert (r.successes, r.n_tasks, r.success_rate) == (10, 100, 0.1)  # not the mean rate 0.5
+    assert (r.ci_low, r.ci_high) == wilson_interval(10, 100)
+    assert r.seed_sd == pytest.approx(math.sqrt(0.5))
+
+
+# --------------------------------------------------------------------------------------------
+# claims
+# --------------------------------------------------------------------------------------------
+def claims_table(rates: dict, evals: dict | None = None, n_tasks: int = 300):
+    """An aggregate of every model x planner claims() reads; rates[(model, planner)] or rates[planner]
+    or rates[model] (checked in that order) give the success rate, evals[planner] the model evaluations."""
+    evals = {**{p: 5000.0 for p in GBP_PLANNERS}, **{p: 100000.0 for p in CEM_PLANNERS}, **(evals or {})}
+    rows = []
+    for m in ("baseline", *FINETUNED):
+        for p in GBP_PLANNERS + CEM_PLANNERS:
+            rate = rates.get((m, p), rates.get(p, rates.get(m)))
+            rows.append(result_row(m, p, 0, round(rate * n_tasks), n_tasks, evals=evals[p], seconds=evals[p] * 1e-6))
+    return aggregate(result_table(*rows))
+
+
+HOLDING = {
+    "baseline": 0.5, "online": 0.7, "adversarial": 0.8, "online + adversarial": 0.75,
+    ("baseline", "CEM MPC"): 0.72, ("baseline", "CEM open-loop"): 0.6,
+    **{(m, "GBP MPC"): r + 0.1 for m, r in (("baseline", 0.5), ("online", 0.7), ("adversarial", 0.8),
+                                            ("online + adversarial", 0.75))},
+}
+
+
+def claim(frame, start):
+    rows = frame[frame.claim.str.startswith(start)]
+    assert len(rows) == 1, start
+    return rows.iloc[0]
+
+
+def test_all_four_claims_hold_on_results_that_support_them():
+    out = claims(claims_table(HOLDING), FINETUNED)
+    assert list(out.columns) == ["claim", "evidence", "holds"] and len(out) == 4
+    assert out.holds.tolist() == [True, True, True, True]
+    first = claim(out, "finetuned GBP >= CEM on the baseline")
+    # The best candidate is named: adversarial with GBP MPC (90%), at 5% of CEM's evaluations.
+    assert first.evidence.startswith("adversarial, GBP MPC: 90.0% [") and "(5.0% of CEM's)" in first.evidence
+    assert "CEM on baseline (CEM MPC): 72.0%" in first.evidence
+    assert "baseline: +10.0 points" in claim(out, "MPC improves").evidence
+    assert claim(out, "adversarial finetuning").evidence.startswith("adversarial (GBP MPC) 90.0%")
+
+
+def test_claims_fail_on_results_that_contradict_them():
+    rates = {
+        **HOLDING,
+        ("baseline", "CEM MPC"): 0.95,  # claim 1: no finetuned GBP reaches CEM on the baseline ...
+        ("online", "GBP-lite MPC"): 0.99,  # ... except one that needs too many evaluations (see evals)
+        ("adversarial", "GBP MPC"): 0.6,  # claim 2: adversarial (best 0.8 open-loop) < online (0.99)
+        ("online + adversarial", "GBP MPC"): 0.75,  # claim 3: no MPC gain for this model
+        **{(m, "CEM open-loop"): 1.0 for m in FINETUNED},  # claim 4: CEM far better on every finetuned model
+    }
+    out = claims(claims_table(rates, evals={"GBP-lite MPC": 10001.0}), FINETUNED)  # 10.001% of CEM's 100000
+    assert out.holds.tolist() == [False, False, False, False]
+    assert "online + adversarial: +0.0 points" in claim(out, "MPC improves").evidence
+    assert claim(out, "finetuned GBP matches").evidence.startswith("online: GBP (GBP-lite MPC) 99.0%")
+
+
+def test_ten_percent_of_cems_evaluations_still_counts():
+    rates = {**HOLDING, ("baseline", "CEM MPC"): 0.95, ("online", "GBP-lite MPC"): 0.99}
+    out = claims(claims_table(rates, evals={"GBP-lite MPC": 10000.0}), FINETUNED)
+    assert claim(out, "finetuned GBP >= CEM").holds
+    assert claim(out, "finetuned GBP >= CEM").evidence.startswith("online, GBP-lite MPC: 99.0%")
+
+
+def test_claims_consider_every_gbp_planner_of_the_table():
+    heavy = aggregate(result_table(*[result_row(m, "GBP-heavy MPC", 0, 291, 300, evals=900000.0, seconds=0.9)
+                              for m in ("baseline", *FINETUNED)]))
+    out = claims(pd.concat([claims_table(HOLDING), heavy], ignore_index=True), FINETUNED)
+    # the heavy planner (97%) is now the best GBP of every model: claims 2 and 4 name it ...
+    assert claim(out, "adversarial finetuning").evidence.startswith("adversarial (GBP-heavy MPC) 97.0%")
+    assert claim(out, "finetuned GBP matches").evidence.startswith("online: GBP (GBP-heavy MPC) 97.0%")
+    # ... but claim 1 still names a cheap planner: the heavy one costs 9x CEM's evaluations
+    assert claim(out, "finetuned GBP >= CEM").evidence.startswith("adversarial, GBP MPC: 90.0%")
+    only_named = claims(pd.concat([claims_table(HOLDING), heavy], ignore_index=True), FINETUNED,
+                        gbp_planners=GBP_PLANNERS)
+    assert "heavy" not in " ".join(only_named.evidence)
+
+
+def test_claims_name_a_missing_row():
+    agg = claims_table(HOLDING)
+    agg = agg[~((agg.model == "online") & (agg.planner == "GBP MPC"))]
+    with pytest.raises(KeyError, match="no aggregated row for model 'online', planner 'GBP MPC'"):
+        claims(agg, FINETUNED)
+
+
+def test_claims_read_only_the_finetuned_models_they_are_given():
+    agg = claims_table(HOLDING)
+    # MODELS[1:] also names "+play", which this table lacks: it is skipped, not an error
+    pd.testing.assert_frame_equal(claims(agg, MODELS[1:]), claims(agg, FINETUNED))
+    only_online = claims(agg, ("online",))
+    assert claim(only_online, "MPC improves").evidence == "baseline: +10.0 points, online: +10.0 points"
+    assert claim(only_online, "finetuned GBP >= CEM").evidence.startswith("online, GBP MPC: 80.0%")
+    with pytest.raises(TypeError):
+        claims(agg)  # finetuned is required
