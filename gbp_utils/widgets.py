@@ -81,6 +81,13 @@ def controls(ui: W.interactive) -> dict:
     return {w._kwarg: w for w in ui.kwargs_widgets}
 
 
+def snapshot(ui: W.interactive) -> dict:
+    """Draw the widget's current state (its defaults, right after it is built) as an ordinary figure in
+    the cell's output, and return its result. A notebook rendered without a kernel (GitHub, nbviewer)
+    shows no live widget; this figure shows what the widget shows."""
+    return ui.f(**{w._kwarg: w.get_interact_value() for w in ui.kwargs_widgets})
+
+
 # --------------------------------------------------------------------------------------------
 # Notebook 01: place start and goal, compare the oracle with the straight line
 # --------------------------------------------------------------------------------------------

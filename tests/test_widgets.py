@@ -20,7 +20,7 @@ from gbp_utils.sampling import CEMConfig, CEMPlanner
 from gbp_utils.widgets import (cem_explorer, compare_push, controls, data_explorer, epsilon_explorer, explore_data,
                                explore_plan, online_round_explorer, planner_explorer, push_explorer,
                                results_explorer, show_cem, show_epsilon, show_result, show_round, show_task,
-                               task_explorer)
+                               snapshot, task_explorer)
 from gbp_utils.world_model import TrainConfig, WorldModelConfig, rollout, train_world_model
 
 CFG = WallConfig()
@@ -702,3 +702,15 @@ def test_show_result_rejects_a_bad_run_or_task(runs, result_tasks):
             show_result(runs, result_tasks, "oracle", bad, draw=False)
     with pytest.raises(ValueError, match="at least one run"):
         results_explorer({}, result_tasks)
+
+
+def test_snapshot_draws_the_widgets_current_state_as_one_static_figure():
+    ui = task_explorer()
+    drive(ui, start_x=-4.0, goal_y=1.0)
+    plt.close("all")
+    r = snapshot(ui)
+    assert r == ui.result and len(plt.get_fignums()) == 1  # the same numbers, drawn once
+    drive(ui, start_x=0.0, start_y=3.0)  # inside the wall: the snapshot shows the message too
+    plt.close("all")
+    assert snapshot(ui) == {"valid": False, "message": "The start is inside the wall: move it into free space."}
+    assert len(plt.get_fignums()) == 1
