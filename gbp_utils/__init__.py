@@ -80,6 +80,8 @@ class TaskCounts:
     expert_check: int = 1000  # training tasks on which 02 scores the expert
     push_demo: int = 50  # held-out tasks among which 03 picks a blocked one
     cem_demo: int = 8  # tune tasks among which 07 picks a blocked one
+    retry: int = 20  # 04's MPC failures re-planned from where they ended
+    cem_exercise: int = 20  # the first held-out tasks of 07's elites exercise
 
     def tiny(self) -> "TaskCounts":
         """Fewer tasks for fast mode (CI): enough for the notebooks' checks, not for their numbers."""
