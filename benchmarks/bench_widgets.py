@@ -1,0 +1,130 @@
+"""Benchmark: how long each notebook widget takes to answer a control change.
+
+    python benchmarks/bench_widgets.py [--updates 20] [--fast]
+
+For every widget of the series (built exactly as its notebook builds it, from the full-mode presets and
+the models cached in data/) this moves one control back and forth ``--updates`` times and times each
+update from the control change to the finished figure: the widget's callback (planning, execution,
+analysis) plus rendering its figure to PNG, as Jupyter's inline backend does. It prints one row per
+widget and control: the median and the 95th percentile in milliseconds, and whether the median meets the
+series' target (200 ms; 800 ms for MPC updates).
+
+One torch thread, as in the notebooks (``gbp_utils.setup``).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+os.environ["MPLBACKEND"] = "Agg"
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+import gbp_utils  # noqa: E402
+from gbp_utils import experiments, final_evaluation, finetuning, widgets  # noqa: E402
+from gbp_utils.env import TrueDynamicsModel  # noqa: E402
+from gbp_utils.finetuning import AdversarialConfig  # noqa: E402
+
+TARGET_MS, MPC_TARGET_MS = 200.0, 800.0
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--updates", type=int, default=20, help="timed updates per control (default 20, at least 20)")
+    p.add_argument("--fast", action="store_true", help="fast-mode presets and models (default follows GBP_FAST)")
+    args = p.parse_args(argv)
+    if args.updates < 20:
+        p.error("--updates must be >= 20 (the median and 95th percentile need them)")
+    return args
+
+
+def _render_open_figures() -> None:
+    """What the inline backend does after a cell: render every open figure to PNG, then close it."""
+    for num in plt.get_fignums():
+        fig = plt.figure(num)
+        fig.savefig(io.BytesIO(), format="png", dpi=fig.dpi)
+    plt.close("all")
+
+
+def time_updates(ui, name: str, values: list, n: int) -> list[float]:
+    """Set control ``name`` to ``values`` in turn, n times; the seconds of each update, figure included."""
+    control = widgets.controls(ui)[name]
+    seconds = []
+    # outside a kernel, ipywidgets' clear_output writes terminal escape codes: keep them off the table
+    with contextlib.redirect_stdout(io.StringIO()):
+        control.value = values[-1]  # start from a known state; the first timed change is a real change
+        _render_open_figures()
+        for i in range(n):
+            t0 = time.perf_counter()
+            control.value = values[i % len(values)]
+            _render_open_figures()
+            seconds.append(time.perf_counter() - t0)
+    return seconds
+
+
+def percentile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, round(q * (len(xs) - 1))))]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    gbp_utils.setup(0)
+    P = gbp_utils.presets(True if args.fast else None)
+    wall = P.wall
+    t0 = time.perf_counter()
+    models = final_evaluation.final_models(P, 0)
+    base = models["baseline"]
+    snapshots = [base] + list(finetuning.get_online_model(P, progress=False).snapshots)
+    eps_models = {eps: base if eps == 0 else finetuning.get_adversarial_model(P, None, AdversarialConfig(eps, eps),
+                                                                              progress=False).model
+                  for eps in P.eps_grid}
+    cem_models = {"true dynamics": TrueDynamicsModel(wall), "baseline": base,
+                  "online + adversarial": models["online + adversarial"]}
+    tasks = P.eval_tasks(P.tasks.final)
+    runs = {f"{m}, GBP MPC": experiments.run(models[m], P.gbp, tasks, P.mpc, wall) for m in final_evaluation.MODELS}
+    print(f"{'fast' if args.fast or gbp_utils.fast_mode() else 'full'}-mode presets; models and runs loaded in "
+          f"{time.perf_counter() - t0:.1f} s; {args.updates} updates per control\n")
+
+    plan_ui = widgets.planner_explorer(base, P.gbp, P.mpc, wall)
+    cases = [  # (notebook, widget, ui, control, values, target)
+        ("01", "task explorer", widgets.task_explorer(wall), "goal_x", [3.5, 3.0], TARGET_MS),
+        ("02", "data explorer", widgets.data_explorer(wall), "noise_std", [0.15, 0.3], TARGET_MS),
+        ("03", "push explorer", widgets.push_explorer(base, wall), "angle_deg", [0.0, 10.0], TARGET_MS),
+        ("04", "planner explorer, open-loop", plan_ui, "goal_y", [2.0, 1.5], TARGET_MS),
+        ("05", "online round explorer", widgets.online_round_explorer(snapshots, wall), "round",
+         [0, len(snapshots) - 1], TARGET_MS),
+        ("06", "epsilon explorer", widgets.epsilon_explorer(eps_models, P.gbp, wall), "eps",
+         [min(eps_models), max(eps_models)], TARGET_MS),
+        ("07", "CEM explorer", widgets.cem_explorer(cem_models, P.cem, wall), "goal_x", [3.0, 2.5], TARGET_MS),
+        ("08", "results explorer", widgets.results_explorer(runs, tasks, wall), "task", [0, 1], TARGET_MS),
+    ]
+    rows = []
+    for nb, widget, ui, control, values, target in cases:
+        rows.append((nb, widget, control, time_updates(ui, control, values, args.updates), target))
+    widgets.controls(plan_ui)["execution"].value = P.mpc
+    rows.append(("04", f"planner explorer, {P.mpc.label}", "goal_y",
+                 time_updates(plan_ui, "goal_y", [2.0, 1.5], args.updates), MPC_TARGET_MS))
+
+    header = f"{'nb':<4}{'widget':<34}{'control':<11}{'median ms':>10}{'p95 ms':>9}{'target':>8}  meets"
+    print(header)
+    print("-" * len(header))
+    failures = 0
+    for nb, widget, control, seconds, target in rows:
+        median, p95 = 1e3 * statistics.median(seconds), 1e3 * percentile(seconds, 0.95)
+        ok = median <= target
+        failures += not ok
+        print(f"{nb:<4}{widget:<34}{control:<11}{median:>10.0f}{p95:>9.0f}{target:>8.0f}  {'yes' if ok else 'NO'}")
+    print(f"\n{len(rows) - failures} of {len(rows)} widget updates meet their median target")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
