@@ -93,23 +93,27 @@ def main(argv=None) -> int:
     print(f"{'fast' if args.fast or gbp_utils.fast_mode() else 'full'}-mode presets; models and runs loaded in "
           f"{time.perf_counter() - t0:.1f} s; {args.updates} updates per control\n")
 
-    plan_ui = widgets.planner_explorer(base, P.gbp, P.mpc, wall)
-    cases = [  # (notebook, widget, ui, control, values, target)
-        ("01", "task explorer", widgets.task_explorer(wall), "goal_x", [3.5, 3.0], TARGET_MS),
-        ("02", "data explorer", widgets.data_explorer(wall), "noise_std", [0.15, 0.3], TARGET_MS),
-        ("03", "push explorer", widgets.push_explorer(base, wall), "angle_deg", [0.0, 10.0], TARGET_MS),
-        ("04", "planner explorer, open-loop", plan_ui, "goal_y", [2.0, 1.5], TARGET_MS),
-        ("05", "online round explorer", widgets.online_round_explorer(snapshots, wall), "round",
-         [0, len(snapshots) - 1], TARGET_MS),
-        ("06", "epsilon explorer", widgets.epsilon_explorer(eps_models, P.gbp, wall), "eps",
-         [min(eps_models), max(eps_models)], TARGET_MS),
-        ("07", "CEM explorer", widgets.cem_explorer(cem_models, P.cem, wall), "goal_x", [3.0, 2.5], TARGET_MS),
-        ("08", "results explorer", widgets.results_explorer(runs, tasks, wall), "task", [0, 1], TARGET_MS),
-    ]
+    quiet = contextlib.redirect_stdout(io.StringIO())  # ipywidgets' clear_output escape codes, outside a kernel
+    with quiet:
+        plan_ui = widgets.planner_explorer(base, P.gbp, P.mpc, wall)
+    with quiet:
+        cases = [  # (notebook, widget, ui, control, values, target)
+            ("01", "task explorer", widgets.task_explorer(wall), "goal_x", [3.5, 3.0], TARGET_MS),
+            ("02", "data explorer", widgets.data_explorer(wall), "noise_std", [0.15, 0.3], TARGET_MS),
+            ("03", "push explorer", widgets.push_explorer(base, wall), "angle_deg", [0.0, 10.0], TARGET_MS),
+            ("04", "planner explorer, open-loop", plan_ui, "goal_y", [2.0, 1.5], TARGET_MS),
+            ("05", "online round explorer", widgets.online_round_explorer(snapshots, wall), "round",
+             [0, len(snapshots) - 1], TARGET_MS),
+            ("06", "epsilon explorer", widgets.epsilon_explorer(eps_models, P.gbp, wall), "eps",
+             [min(eps_models), max(eps_models)], TARGET_MS),
+            ("07", "CEM explorer", widgets.cem_explorer(cem_models, P.cem, wall), "goal_x", [3.0, 2.5], TARGET_MS),
+            ("08", "results explorer", widgets.results_explorer(runs, tasks, wall), "task", [0, 1], TARGET_MS),
+        ]
     rows = []
     for nb, widget, ui, control, values, target in cases:
         rows.append((nb, widget, control, time_updates(ui, control, values, args.updates), target))
-    widgets.controls(plan_ui)["execution"].value = P.mpc
+    with quiet:
+        widgets.controls(plan_ui)["execution"].value = P.mpc
     rows.append(("04", f"planner explorer, {P.mpc.label}", "goal_y",
                  time_updates(plan_ui, "goal_y", [2.0, 1.5], args.updates), MPC_TARGET_MS))
 
