@@ -61,6 +61,12 @@ def _episodes(payload: dict, device) -> Episodes:
                     payload["seconds"], payload["diverged"].to(device), payload["n_plans"])
 
 
+def _load_or_run(config: dict, compute, n_tasks: int) -> dict:
+    """The episodes payload cached under data/episodes-<hash of config>.pt, computed if missing or bad."""
+    path = cache.data_dir() / f"episodes-{cache.config_hash(config)}.pt"
+    return cache.load_or_create(path, "episodes", config, compute, lambda p: _validate(p, n_tasks))
+
+
 def run(world_model, planner_config, tasks: TaskSet, execution: Execution, wall: WallConfig,
         use_cache: bool = True) -> Episodes:
     """Plan and execute every task (batched), or load the identical run from data/.
@@ -80,8 +86,7 @@ def run(world_model, planner_config, tasks: TaskSet, execution: Execution, wall:
                   "planner": type(planner_config).__name__,
                   "planner_config": planner_config, "execution": execution, "wall": wall,
                   "tasks": fingerprint(tasks.starts, tasks.goals)}
-        path = cache.data_dir() / f"episodes-{cache.config_hash(config)}.pt"
-        payload = cache.load_or_create(path, "episodes", config, compute, lambda p: _validate(p, len(tasks)))
+        payload = _load_or_run(config, compute, len(tasks))
     else:
         payload = compute()
     return _episodes(payload, tasks.starts.device)
@@ -99,9 +104,7 @@ def run_reference(name: str, policy, tasks: TaskSet, wall: WallConfig, settings:
         return _episodes(compute(), tasks.starts.device)
     config = {"reference": name, "settings": settings or {}, "wall": wall,
               "tasks": fingerprint(tasks.starts, tasks.goals)}
-    path = cache.data_dir() / f"episodes-{cache.config_hash(config)}.pt"
-    payload = cache.load_or_create(path, "episodes", config, compute, lambda p: _validate(p, len(tasks)))
-    return _episodes(payload, tasks.starts.device)
+    return _episodes(_load_or_run(config, compute, len(tasks)), tasks.starts.device)
 
 
 def evaluate_model(name: str, world_model, planner_config, tasks: TaskSet, wall: WallConfig,
