@@ -192,9 +192,18 @@ class WallEnv:
     def rollout(self, starts: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Execute action sequences open-loop: starts (B, S), actions (B, H, A) -> states (B, H+1, S).
         The real-world twin of ``world_model.rollout``."""
-        states = [starts]
-        for t in range(actions.shape[1]):
-            states.append(self.step(states[-1], actions[:, t]))
+        if not isinstance(actions, torch.Tensor) or actions.ndim != 3:
+            raise ValueError(f"actions must have shape (B, H, {ACTION_DIM}); got "
+                             f"{tuple(actions.shape) if isinstance(actions, torch.Tensor) else type(actions).__name__}")
+        if actions.shape[1] == 0:
+            _check_batch("states", starts, STATE_DIM)
+            return starts[:, None].clone()
+        # Check every action once; the first step checks the starts, and every later state comes out
+        # of _step, free by construction, so the later steps skip step()'s checks (same states).
+        _check_batch("actions", actions.reshape(-1, actions.shape[-1]), ACTION_DIM)
+        states = [starts, self.step(starts, actions[:, 0])]
+        for t in range(1, actions.shape[1]):
+            states.append(self._step(states[-1], self.clip_actions(actions[:, t].to(starts.dtype))))
         return torch.stack(states, 1)
 
     def _step(self, p: torch.Tensor, d: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .world_model import rollout
+from .world_model import rollout, rollout_for_planning
 
 _OPTIMIZERS = ("adam", "gd")
 _COSTS = ("final", "all")
@@ -236,7 +236,7 @@ class GBPPlanner:
         for it in range(iterations + 1):
             # 2) roll the model and score every restart; the last pass only scores
             actions = bound * torch.tanh(u)  # (B, K, H, A)
-            pred = rollout(self.world_model, starts_k, actions.reshape(B * K, horizon, A))
+            pred = rollout_for_planning(self.world_model, starts_k, actions.reshape(B * K, horizon, A))
             cost = planning_cost(pred, goals_k, cfg.cost, cfg.discount).reshape(B, K)
             # 3) keep the best finite iterate of every restart; flag non-finite ones
             with torch.no_grad():

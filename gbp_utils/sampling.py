@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from .planners import _COSTS, Plan, check_action_bound, check_plan_inputs, planning_cost, repeat_rows, two_leg_actions
-from .world_model import rollout
+from .world_model import rollout, rollout_for_planning
 
 _INITS = ("waypoints", "zeros")
 _OPTIMIZERS = ("adam", "gd")
@@ -361,7 +361,7 @@ class GDCEMPlanner(CEMPlanner):
         starts_n, goals_n = repeat_rows(starts, N), repeat_rows(goals, N)
         for _ in range(cfg.grad_steps):
             with torch.enable_grad():
-                cost = planning_cost(rollout(self.world_model, starts_n, x.reshape(B * N, H, A)),
+                cost = planning_cost(rollout_for_planning(self.world_model, starts_n, x.reshape(B * N, H, A)),
                                      goals_n, cfg.cost, cfg.discount)
                 if not cost.requires_grad:
                     raise ValueError(f"{self.name} needs a world model that is differentiable in its actions; "

@@ -540,3 +540,25 @@ def test_true_dynamics_model_steps_the_real_environment():
     torch.testing.assert_close(rollout(model, tasks.starts, actions), env.rollout(tasks.starts, actions))
     custom = WallConfig(door_center=2.0)
     assert TrueDynamicsModel(custom).env.wall == custom
+
+
+def test_env_rollout_equals_stepping_and_checks_its_inputs():
+    env = WallEnv()
+    tasks = sample_tasks(16, 3, "eval")
+    actions = torch.rand(16, 20, 2, generator=torch.Generator().manual_seed(1)) * 1.5 - 0.75  # some beyond the clip
+    states = env.rollout(tasks.starts, actions)
+    s = tasks.starts
+    for t in range(20):
+        s = env.step(s, actions[:, t])
+        assert torch.equal(states[:, t + 1], s), f"step {t + 1} differs from env.step"
+    assert env.rollout(tasks.starts, actions[:, :0]).shape == (16, 1, 2)
+    bad = actions.clone()
+    bad[3, 7, 1] = float("nan")  # a late action: the rollout checks them all, not only the first
+    with pytest.raises(ValueError, match="actions contains NaN or inf"):
+        env.rollout(tasks.starts, bad)
+    with pytest.raises(ValueError, match=r"actions must have shape \(B, H, 2\)"):
+        env.rollout(tasks.starts, actions[:, 0])
+    inside = torch.tensor([[(env.wall.wall_left + env.wall.wall_right) / 2, env.wall.half_size - 0.1]])
+    assert not env.is_free(inside).all(), "the test point should lie in the wall, above the door"
+    with pytest.raises(ValueError, match="inside the wall"):
+        env.rollout(inside, actions[:1])

@@ -24,6 +24,7 @@ from gbp_utils.world_model import (
     one_step_error,
     reference_error,
     rollout,
+    rollout_for_planning,
     save_world_model,
     train_world_model,
     training_split,
@@ -154,6 +155,52 @@ def test_rollout_rejects_bad_shapes():
         rollout(model, torch.zeros(3, 2), torch.zeros(2, 4, 2))
     with pytest.raises(ValueError, match="rollout needs"):
         rollout(model, torch.zeros(2), torch.zeros(1, 4, 2))
+
+
+def _spread_normaliser(model: WorldModel) -> WorldModel:
+    """Non-trivial normaliser statistics, so every buffer takes part in the comparison."""
+    with torch.no_grad():
+        for name in ("state", "action", "delta"):
+            getattr(model, f"{name}_mean").normal_()
+            getattr(model, f"{name}_std").uniform_(0.3, 2.0)
+    return model
+
+
+@pytest.mark.parametrize("activation", ["silu", "tanh", "relu", "gelu"])
+@pytest.mark.parametrize("n_blocks", [0, 1, 3])
+@pytest.mark.parametrize("cost", ["final", "all"])
+def test_rollout_for_planning_matches_autograd_bit_for_bit(activation, n_blocks, cost):
+    from gbp_utils.planners import planning_cost
+
+    torch.manual_seed(0)
+    model = _spread_normaliser(WorldModel(WorldModelConfig(hidden=16, n_blocks=n_blocks, activation=activation)))
+    starts, u, goals = torch.randn(5, 2, requires_grad=True), torch.randn(5, 9, 2, requires_grad=True), torch.randn(5, 2)
+    results = []
+    for fn in (rollout, rollout_for_planning):
+        states = fn(model, starts, 0.3 * torch.tanh(u))
+        grads = torch.autograd.grad(planning_cost(states, goals, cost).sum(), (starts, u))
+        results.append((states.detach(), *grads))
+    for name, a, b in zip(("states", "grad starts", "grad actions"), *results):
+        assert torch.equal(a, b), f"{name} differ by up to {(a - b).abs().max().item():.3g}"
+
+
+def test_rollout_for_planning_gives_no_gradient_to_the_model_and_falls_back_for_other_models():
+    torch.manual_seed(0)
+    model = WorldModel(WorldModelConfig(hidden=16))
+    actions = torch.randn(2, 4, 2, requires_grad=True)
+    rollout_for_planning(model, torch.randn(2, 2), actions)[:, -1].sum().backward()
+    assert actions.grad is not None and all(p.grad is None for p in model.parameters())
+
+    class Shifted(WorldModel):  # a subclass may change forward(): it gets the plain rollout
+        def forward(self, states, actions):
+            return super().forward(states, actions) + 1.0
+
+    shifted = Shifted(WorldModelConfig(hidden=16))
+    shifted.load_state_dict(model.state_dict())
+    starts, plan = torch.randn(2, 2), torch.randn(2, 4, 2, requires_grad=True)
+    assert torch.equal(rollout_for_planning(shifted, starts, plan), rollout(shifted, starts, plan))
+    with pytest.raises(ValueError, match="rollout needs"):
+        rollout_for_planning(model, torch.zeros(3, 2), torch.zeros(3, 2, requires_grad=True))
 
 
 # --------------------------------------------------------------------------------------------
