@@ -10,6 +10,7 @@ import time
 
 import torch
 
+from . import experiments
 from .control import Episodes, Execution, execute
 from .data import Dataset, run_policy
 from .env import (TaskSet, WallConfig, WallEnv, far_from_door, straight_line_blocked, success,
@@ -18,6 +19,29 @@ from .evaluation import model_evals
 from .planners import Plan, make_planner, planning_cost, two_leg_actions
 from .policies import oracle_policy, shortest_path, straight_line_policy
 from .world_model import multi_step_error, one_step_error, rollout
+
+
+def promise_outcome(episodes: Episodes, tasks: TaskSet, wall: WallConfig) -> dict:
+    """What the model promised versus what happened, over a run: success (real), promised (the first
+    plan's predicted final state is within the success radius), false_promise (promised, yet the real
+    episode failed), and wm_evals per task (``evaluation.model_evals``)."""
+    if episodes.first_plan_states is None:
+        raise ValueError("promise_outcome needs a planner's episodes (first_plan_states is None for a controller)")
+    real = success(episodes.final_states, tasks.goals, wall)
+    promised = success(episodes.first_plan_states[:, -1], tasks.goals, wall)
+    return {"success": float(real.float().mean()), "promised": float(promised.float().mean()),
+            "false_promise": float((promised & ~real).float().mean()),
+            "wm_evals": float(model_evals(episodes.wm_forward.float(), episodes.wm_backward.float()).mean())}
+
+
+def budget_lesson(world_model, configs: dict, tasks: TaskSet, wall: WallConfig, executions) -> list[dict]:
+    """Does a lesson survive a smaller planning budget? For every {label: planner config} x execution,
+    the (cached, ``experiments.run``) run's ``promise_outcome``: one row per pair with keys budget,
+    execution, success, promised, false_promise, wm_evals. Used to check that the widgets' light GBP
+    (``presets().gbp_explorer``) shows what the full budget shows."""
+    return [{"budget": label, "execution": ex.label,
+             **promise_outcome(experiments.run(world_model, config, tasks, ex, wall), tasks, wall)}
+            for label, config in configs.items() for ex in executions]
 
 
 # --------------------------------------------------------------------------------------------

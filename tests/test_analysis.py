@@ -10,9 +10,9 @@ from helpers import FreeSpace, tiny_world_model
 import torch
 
 from gbp_utils import experiments
-from gbp_utils.analysis import (compare_controllers, contact_statistics, episode_outcome, false_valley,
+from gbp_utils.analysis import (budget_lesson, compare_controllers, contact_statistics, episode_outcome, false_valley,
                                 gap_report, landscape, plan_one, project_to_slice, push, push_map,
-                                roughness, slice_statistics)
+                                promise_outcome, roughness, slice_statistics)
 from gbp_utils.control import OPEN_LOOP, Episodes, Execution, run_controller, run_open_loop
 from gbp_utils.data import DataConfig, Dataset, get_dataset, run_policy
 from gbp_utils.env import TrueDynamicsModel, WallConfig, WallEnv, sample_tasks, straight_line_blocked, success
@@ -270,6 +270,36 @@ def test_plan_one_executes_exactly_what_experiments_run_executes(planner_config,
     assert outcome["final_distance"] == pytest.approx(float((run.final_states - task.goals).norm()))
     assert outcome["wm_evals"] == pytest.approx(float(model_evals(run.wm_forward[0], run.wm_backward[0])))
     assert outcome["n_steps"] == H
+
+
+def test_a_wall_blind_model_promises_what_reality_misses_and_the_true_model_keeps_its_promises():
+    tasks = sample_tasks(12, 5, "eval", CFG)
+    blocked = straight_line_blocked(tasks.starts, tasks.goals, CFG)
+    assert blocked.any() and not blocked.all()
+    gbp = GBPConfig(restarts=2, iterations=30)
+    blind = experiments.run(FreeSpace(), gbp, tasks, OPEN_LOOP, CFG, use_cache=False)
+    out = promise_outcome(blind, tasks, CFG)
+    real = success(blind.final_states, tasks.goals, CFG)
+    assert out["promised"] == 1.0  # without a wall every goal is reachable in the model
+    assert out["success"] == pytest.approx(real.float().mean().item())
+    assert out["false_promise"] == pytest.approx(1.0 - out["success"]) and out["false_promise"] > 0
+    assert out["wm_evals"] == pytest.approx(float(model_evals(blind.wm_forward, blind.wm_backward).float().mean()))
+    exact = experiments.run(TrueDynamicsModel(CFG), CEMConfig(population=40, elites=4, iterations=3), tasks,
+                            OPEN_LOOP, CFG, use_cache=False)
+    assert promise_outcome(exact, tasks, CFG)["false_promise"] == 0.0  # open loop on the exact model
+    with pytest.raises(ValueError, match="needs a planner's episodes"):
+        promise_outcome(run_controller(WallEnv(CFG), straight_line_policy(CFG), tasks), tasks, CFG)
+
+
+def test_budget_lesson_has_one_row_per_budget_and_execution(data_dir):
+    tasks = sample_tasks(6, 5, "eval", CFG)
+    configs = {"light": GBPConfig(restarts=1, iterations=5, warm_iterations=2), "heavy": GBPConfig(restarts=2, iterations=20)}
+    rows = budget_lesson(FreeSpace(), configs, tasks, CFG, (OPEN_LOOP, Execution("mpc", 10)))
+    assert [(r["budget"], r["execution"]) for r in rows] == [("light", "open-loop"), ("light", "MPC/10"),
+                                                             ("heavy", "open-loop"), ("heavy", "MPC/10")]
+    again = experiments.run(FreeSpace(), configs["heavy"], tasks, OPEN_LOOP, CFG)  # the cached run
+    assert rows[2] == {"budget": "heavy", "execution": "open-loop", **promise_outcome(again, tasks, CFG)}
+    assert rows[0]["wm_evals"] < rows[2]["wm_evals"]
 
 
 def test_plan_one_with_a_short_horizon_runs_that_many_steps():

@@ -102,6 +102,10 @@ def test_settings_relations_chosen_in_the_notebooks(mode):
     # GBP-heavy (notebook 08): the preset GBP with twice the restarts
     assert P.gbp_heavy == dataclasses.replace(P.gbp, restarts=2 * P.gbp.restarts)
     assert P.gbp_lite.restarts * P.gbp_lite.iterations < P.gbp.restarts * P.gbp.iterations
+    # the widgets' GBP: the preset GBP with fewer iterations, nothing else changed
+    assert P.gbp_explorer == dataclasses.replace(P.gbp, iterations=P.gbp_explorer.iterations,
+                                                 warm_iterations=P.gbp_explorer.warm_iterations)
+    assert P.gbp_explorer.iterations < P.gbp.iterations and P.gbp_explorer.warm_iterations <= P.gbp.warm_iterations
     # adversarial finetuning alone uses a smaller budget than inside the online loop (notebook 06)
     assert P.adversarial_only.state_factor < P.adversarial.state_factor
     assert P.adversarial_only.action_factor < P.adversarial.action_factor
