@@ -5,6 +5,7 @@ full-speed pushes go wrong (the model's picture of the wall). Widgets draw these
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 
@@ -91,20 +92,41 @@ def landscape(start: torch.Tensor, goal: torch.Tensor, wall: WallConfig, horizon
     With ``world_model`` the cost is the model's prediction (what GBP descends); without it, the
     real environment's (what actually happens). Returns (grid_xy (R, R, S), cost (R, R)).
     """
+    w = _waypoint_grid(wall, resolution)
+    if world_model is not None:
+        starts, goals, actions = _grid_task(start.cpu(), goal.cpu(), w, wall, horizon)
+        device = next(world_model.parameters()).device
+        pred = rollout(world_model, starts.to(device), actions.to(device)).cpu()
+        c = planning_cost(pred, goals, cost, discount)
+    else:  # the real landscape depends on the task alone: widgets that vary the model reuse it
+        c = _real_landscape_cost(tuple(start.cpu().reshape(-1).tolist()), tuple(goal.cpu().reshape(-1).tolist()),
+                                 wall, horizon, resolution, cost, discount).clone()
+    return w.reshape(resolution, resolution, 2), c.reshape(resolution, resolution)
+
+
+def _waypoint_grid(wall: WallConfig, resolution: int) -> torch.Tensor:
+    """(R*R, 2) waypoints on a regular grid over the arena, row-major in y."""
     h = wall.half_size
     axis = torch.linspace(-h, h, resolution)
     gy, gx = torch.meshgrid(axis, axis, indexing="ij")
-    w = torch.stack([gx, gy], -1).reshape(-1, 2)
+    return torch.stack([gx, gy], -1).reshape(-1, 2)
+
+
+def _grid_task(start: torch.Tensor, goal: torch.Tensor, w: torch.Tensor, wall: WallConfig, horizon: int):
+    """One task repeated for every waypoint: starts, goals (N, S) and the clipped two-leg actions (N, H, A)."""
     N = w.shape[0]
-    actions = two_leg_actions(w, start.cpu().expand(N, -1), goal.cpu().expand(N, -1), horizon).clamp(-wall.max_step, wall.max_step)
-    starts = start.cpu().expand(N, -1)
-    if world_model is not None:
-        device = next(world_model.parameters()).device
-        pred = rollout(world_model, starts.to(device), actions.to(device)).cpu()
-    else:
-        pred = WallEnv(wall).rollout(starts, actions)
-    c = planning_cost(pred, goal.cpu().expand(N, -1), cost, discount)
-    return w.reshape(resolution, resolution, 2), c.reshape(resolution, resolution)
+    starts, goals = start.reshape(1, -1).expand(N, -1), goal.reshape(1, -1).expand(N, -1)
+    return starts, goals, two_leg_actions(w, starts, goals, horizon).clamp(-wall.max_step, wall.max_step)
+
+
+@functools.lru_cache(maxsize=32)
+def _real_landscape_cost(start: tuple, goal: tuple, wall: WallConfig, horizon: int, resolution: int, cost: str,
+                         discount: float) -> torch.Tensor:
+    """(R*R,) real planning cost of ``landscape``'s waypoint grid for one task; memoised (its arguments
+    are plain values and the environment is deterministic), so callers must not modify the result."""
+    starts, goals, actions = _grid_task(torch.tensor(start), torch.tensor(goal), _waypoint_grid(wall, resolution),
+                                        wall, horizon)
+    return planning_cost(WallEnv(wall).rollout(starts, actions), goals, cost, discount)
 
 
 def roughness(grid_xy: torch.Tensor, cost: torch.Tensor) -> float:

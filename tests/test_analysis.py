@@ -104,6 +104,19 @@ def test_landscape_shapes_and_grid():
     assert grid2.shape == (9, 9, 2) and cost2.shape == (9, 9)
 
 
+def test_real_landscape_is_computed_once_per_task_and_callers_get_their_own_copy(monkeypatch):
+    calls = []
+    rollout = WallEnv.rollout
+    monkeypatch.setattr(WallEnv, "rollout", lambda self, *a: calls.append(1) or rollout(self, *a))
+    start, goal = torch.tensor([-3.1, 2.9]), torch.tensor([3.3, 1.7])
+    _, first = landscape(start, goal, CFG, H, None, 9)
+    first[:] = -1.0  # must not leak into the memoised landscape
+    _, again = landscape(start, goal, CFG, H, None, 9)
+    assert len(calls) == 1 and (again >= 0).all()
+    landscape(start, goal + 0.5, CFG, H, None, 9)  # another task is computed anew
+    assert len(calls) == 2
+
+
 def test_real_landscape_prefers_the_door_over_the_wall_on_a_blocked_task():
     start, goal = torch.tensor([-3.0, 3.0]), torch.tensor([3.0, 3.0])
     assert straight_line_blocked(start[None], goal[None], CFG).item()
