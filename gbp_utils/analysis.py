@@ -261,7 +261,7 @@ def push(world_model, start: torch.Tensor, angle_deg: float, n_steps: int, wall:
 # One task, planned and executed (what the planner widgets show)
 # --------------------------------------------------------------------------------------------
 def plan_one(world_model, planner_config, start: torch.Tensor, goal: torch.Tensor, wall: WallConfig,
-             execution: Execution, horizon: int | None = None) -> tuple[Episodes, Plan, dict]:
+             execution: Execution, horizon: int | None = None, trace: bool = False) -> tuple[Episodes, Plan, dict]:
     """Plan one task with ``planners.make_planner(world_model, planner_config, wall.max_step)`` and
     execute it in the real world as ``execution`` says, exactly as ``experiments.run`` does for a batch.
 
@@ -269,7 +269,8 @@ def plan_one(world_model, planner_config, start: torch.Tensor, goal: torch.Tenso
         start, goal: (S,) or (1, S). horizon: the episode's step budget (default ``wall.max_steps``);
             open-loop plans that many actions once, MPC always plans to the end of the budget.
     Returns:
-        (episodes of the one task, the first Plan, outcome). outcome: success; final_distance (real);
+        (episodes of the one task, the first Plan (with its ``trace`` of every iteration if ``trace``; the
+        plan itself is the same either way), outcome). outcome: success; final_distance (real);
         model_cost (where the model predicts the first plan ends, to the goal); model_final_distance
         (where the model believes the *executed* actions end, to the goal); model_vs_real (that belief
         versus the real final state); touched_wall / stuck_at_wall (any contact during the episode / the
@@ -284,7 +285,7 @@ def plan_one(world_model, planner_config, start: torch.Tensor, goal: torch.Tenso
     plans = []
 
     def recording(*args, **kwargs):
-        plans.append(planner(*args, **kwargs))
+        plans.append(planner(*args, **kwargs, trace=trace and not plans))  # trace the first plan only
         return plans[-1]
 
     t0 = time.perf_counter()

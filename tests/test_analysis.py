@@ -283,6 +283,12 @@ def test_plan_one_executes_exactly_what_experiments_run_executes(planner_config,
     assert outcome["final_distance"] == pytest.approx(float((run.final_states - task.goals).norm()))
     assert outcome["wm_evals"] == pytest.approx(float(model_evals(run.wm_forward[0], run.wm_backward[0])))
     assert outcome["n_steps"] == H
+    # with the first plan's trace: the same episode and plan, plus every iteration of the first plan
+    ep_t, plan_t, outcome_t = plan_one(model, planner_config, task.starts[0], task.goals[0], CFG, execution,
+                                       trace=True)
+    assert torch.equal(ep_t.states, ep.states) and torch.equal(plan_t.actions, plan.actions)
+    assert plan.trace is None and plan_t.trace.shape == (planner_config.iterations + 1, 1, H, 2)
+    assert {k: v for k, v in outcome_t.items() if k != "seconds"} == {k: v for k, v in outcome.items() if k != "seconds"}
 
 
 def test_a_wall_blind_model_promises_what_reality_misses_and_the_true_model_keeps_its_promises():
