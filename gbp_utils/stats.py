@@ -1,5 +1,6 @@
 """Statistics of success rates: the Wilson interval of one run, the aggregation of the final
-evaluation over training seeds, and the check of the paper's claims against it.
+evaluation over training seeds, the check of the paper's claims against it, and intervals that cover
+both tasks and training seeds (``crossed_bootstrap``, ``paired_difference``, ``verdict``).
 """
 from __future__ import annotations
 
@@ -99,3 +100,83 @@ def claims(agg, finetuned, gbp_planners=None, cem_planners=None):
                 "evidence": f"{m}: GBP ({g.planner}) {pct(g)} vs CEM ({c.planner}) {pct(c)}",
                 "holds": bool(g.ci_high >= c.success_rate)})
     return pd.DataFrame(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Intervals over tasks and training seeds (the final evaluation's design: every seed runs the same tasks)
+# --------------------------------------------------------------------------------------------
+def _outcome_matrix(name: str, x) -> "np.ndarray":
+    import numpy as np
+    a = np.asarray(x, dtype=float)
+    if a.ndim == 1:
+        a = a[None]
+    if a.ndim != 2 or a.shape[1] < 2 or not np.isfinite(a).all():
+        raise ValueError(f"{name} must be a finite (seeds, tasks) array of per-task outcomes with at least 2 "
+                         f"tasks (one row per training seed, the same tasks in every row); got shape {a.shape}")
+    return a
+
+
+def _crossed_means(y, n_boot: int, seed: int):
+    """Means of ``n_boot`` crossed resamples of y (S, T): seeds and tasks each drawn with replacement,
+    independently, and every drawn seed paired with every drawn task."""
+    import numpy as np
+    S, T = y.shape
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, S, size=(n_boot, S))
+    cols = rng.integers(0, T, size=(n_boot, T))
+    # mean over the S x T grid of y[rows[b]][:, cols[b]], computed without building it:
+    # sum_i sum_j y[r_i, c_j] = sum_i (y[r_i] @ counts_of_columns)
+    col_counts = np.zeros((n_boot, T))
+    np.add.at(col_counts, (np.arange(n_boot)[:, None], cols), 1.0)
+    per_seed = y @ col_counts.T  # (S, n_boot): seed s's sum over the drawn tasks
+    return per_seed[rows, np.arange(n_boot)[:, None]].sum(1) / (S * T)
+
+
+def crossed_bootstrap(outcomes, level: float = 0.95, n_boot: int = 4000, seed: int = 0) -> dict:
+    """Mean and percentile interval of per-task outcomes (e.g. success 0/1) from S training seeds on
+    the same T tasks, ``outcomes`` (S, T) (a 1-D array is one seed).
+
+    Both sources of variation are resampled: training seeds and tasks are each drawn with replacement,
+    independently, and every drawn seed is paired with every drawn task (the two-way or "pigeonhole"
+    bootstrap for a crossed design). Pooling the S x T outcomes as if independent, as a Wilson interval
+    on the pooled count does, ignores that the same task is hard for every seed and that seeds differ;
+    this interval does not, and is slightly conservative. With one seed it is the ordinary bootstrap
+    over tasks, which cannot see seed variation at all.
+
+    Returns {"mean", "low", "high", "n_seeds", "n_tasks", "seed_means"} (seed_means: the per-seed means).
+    """
+    import numpy as np
+    y = _outcome_matrix("outcomes", outcomes)
+    if not 0 < level < 1 or n_boot < 100:
+        raise ValueError(f"level must be in (0, 1) and n_boot >= 100; got {level}, {n_boot}")
+    means = _crossed_means(y, n_boot, seed)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return {"mean": float(y.mean()), "low": float(lo), "high": float(hi), "n_seeds": y.shape[0],
+            "n_tasks": y.shape[1], "seed_means": [float(m) for m in y.mean(1)]}
+
+
+def paired_difference(a, b, level: float = 0.95, n_boot: int = 4000, seed: int = 0) -> dict:
+    """A minus B on the same seeds and tasks: ``a`` and ``b`` (S, T) per-task outcomes where row s and
+    column t are the same training seed and task in both. The interval is ``crossed_bootstrap`` of the
+    paired differences, so what A and B share (a hard task, a lucky seed) cancels.
+
+    Returns crossed_bootstrap's dict for a - b, plus "verdict": ``verdict(low, high)``.
+    """
+    a, b = _outcome_matrix("a", a), _outcome_matrix("b", b)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must be outcomes on the same seeds and tasks; got shapes {a.shape} and {b.shape}")
+    out = crossed_bootstrap(a - b, level, n_boot, seed)
+    return {**out, "verdict": verdict(out["low"], out["high"])}
+
+
+def verdict(low: float, high: float) -> str:
+    """A claim "A beats B" from the interval of the paired difference A - B: "supported" if the whole
+    interval is above 0, "not supported" if it is entirely at or below 0 (B is at least as good), and
+    "undecided" if it contains 0."""
+    if low > high:
+        raise ValueError(f"low must be <= high; got {low} > {high}")
+    if low > 0:
+        return "supported"
+    if high <= 0:
+        return "not supported"
+    return "undecided"
