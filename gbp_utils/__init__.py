@@ -63,10 +63,12 @@ def setup(seed: int = 0, threads: int = 1, device: str | None = None) -> torch.d
 
 @dataclass(frozen=True)
 class TaskCounts:
-    """How many tasks each use draws. Held-out tasks are ``sample_tasks(eval, eval_seed, "eval")``
-    (or their first ``n``), tune tasks ``sample_tasks(tune, 0, "tune")``: the same everywhere."""
+    """How many tasks each use draws. Held-out development tasks are ``sample_tasks(eval, eval_seed,
+    "eval")`` (or their first ``n``), tune tasks ``sample_tasks(tune, 0, "tune")``, sealed test tasks
+    ``sample_tasks(test, 0, "test")``: the same everywhere."""
 
-    eval: int = 300  # held-out tasks of notebooks 04-07
+    eval: int = 300  # held-out development tasks of notebooks 04-07
+    test: int = 300  # sealed test tasks: the final table only, once every setting is frozen
     final: int = 300  # the first held-out tasks of the final table (notebook 08)
     tune: int = 200  # "tune"-split tasks on which settings are chosen (06, 08; 07's compute curve: a prefix)
     replan_tune: int = 60  # tune tasks (drawn on their own) on which 04 chooses MPC's replanning interval
@@ -85,7 +87,7 @@ class TaskCounts:
 
     def tiny(self) -> "TaskCounts":
         """Fewer tasks for fast mode (CI): enough for the notebooks' checks, not for their numbers."""
-        return dataclasses.replace(self, eval=20, final=20, tune=20, replan_tune=20, round_curve=20,
+        return dataclasses.replace(self, eval=20, test=20, final=20, tune=20, replan_tune=20, round_curve=20,
                                    compute_curve=20, hand_round=16, exercise=20, landscape=10)
 
 
@@ -130,6 +132,11 @@ class Presets:
     def eval_tasks(self, n: int | None = None, device=None) -> TaskSet:
         """The first ``n`` (default: all ``tasks.eval``) held-out tasks, the same in every notebook."""
         return sample_tasks(self.tasks.eval, self.eval_seed, "eval", self.wall, device=device)[:n or self.tasks.eval]
+
+    def test_tasks(self, n: int | None = None, device=None) -> TaskSet:
+        """The first ``n`` (default: all ``tasks.test``) sealed test tasks. Only the final table evaluates
+        on them, after every setting is frozen; nothing is tuned, chosen or asserted on them."""
+        return sample_tasks(self.tasks.test, 0, "test", self.wall, device=device)[:n or self.tasks.test]
 
     def tune_tasks(self, n: int | None = None, device=None) -> TaskSet:
         """The first ``n`` (default: all ``tasks.tune``) tune tasks, on which settings are chosen."""

@@ -25,7 +25,7 @@ import torch
 STATE_DIM = 2
 ACTION_DIM = 2
 
-_SPLITS = {"train": 1, "tune": 2, "eval": 3}  # disjoint seed streams, see sample_tasks
+_SPLITS = {"train": 1, "tune": 2, "eval": 3, "test": 4}  # disjoint seed streams, see sample_tasks
 
 
 @dataclass(frozen=True)
@@ -309,14 +309,15 @@ def sample_tasks(n: int, seed: int, split: str = "eval", wall: WallConfig | None
                  device=None) -> TaskSet:
     """Sample ``n`` tasks: start on one side of the wall, goal on the other (sides swap at random).
 
-    Each split ("train", "tune", "eval") draws from its own seed stream (numpy SeedSequence keyed by
-    split and seed), so evaluation tasks never coincide with tasks used for data or tuning.
+    Each split ("train", "tune", "eval", "test") draws from its own seed stream (numpy SeedSequence
+    keyed by split and seed), so evaluation tasks never coincide with tasks used for data or tuning.
 
     Args:
         n: number of tasks.
         seed: integer seed; the same (split, seed, n, wall) always gives the same tasks.
         split: "train" for data collection / finetuning, "tune" for hyper-parameter choices,
-            "eval" for held-out evaluation.
+            "eval" for the held-out development tasks the notebooks teach with, "test" for the sealed
+            tasks of the final table only (evaluated once, after every setting is frozen).
     """
     if split not in _SPLITS:
         raise ValueError(f"split must be one of {sorted(_SPLITS)}; got {split!r}")

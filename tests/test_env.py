@@ -458,16 +458,17 @@ def test_same_seed_gives_the_same_tasks_and_another_seed_different_ones():
     assert (a.split, a.seed) == ("eval", 5)
 
 
-@pytest.mark.parametrize("other", ["train", "tune"])
-def test_splits_never_share_a_task(other):
-    ev, tr = sample_tasks(1000, 0, "eval"), sample_tasks(1000, 0, other)
+@pytest.mark.parametrize("split, other", [("eval", "train"), ("eval", "tune"), ("test", "train"), ("test", "tune"),
+                                          ("test", "eval")])
+def test_splits_never_share_a_task(split, other):
+    ev, tr = sample_tasks(1000, 0, split), sample_tasks(1000, 0, other)
     pairs = lambda ts: {tuple(r) for r in torch.cat([ts.starts, ts.goals], 1).tolist()}  # noqa: E731
     assert not pairs(ev) & pairs(tr)
     # Not even a start is shared (continuous draws from independent streams).
     assert not {tuple(r) for r in ev.starts.tolist()} & {tuple(r) for r in tr.starts.tolist()}
 
 
-@pytest.mark.parametrize("split", ["train", "tune", "eval"])
+@pytest.mark.parametrize("split", ["train", "tune", "eval", "test"])
 def test_tasks_are_free_on_opposite_sides_and_keep_their_margins(split):
     tasks = sample_tasks(1000, 1, split)
     env = WallEnv(CFG)
@@ -488,8 +489,8 @@ def test_most_eval_tasks_have_a_blocked_straight_line():
 
 
 def test_bad_split_and_size_are_rejected():
-    with pytest.raises(ValueError, match=r"split must be one of \['eval', 'train', 'tune'\]; got 'test'"):
-        sample_tasks(10, 0, "test")
+    with pytest.raises(ValueError, match=r"split must be one of \['eval', 'test', 'train', 'tune'\]; got 'dev'"):
+        sample_tasks(10, 0, "dev")
     with pytest.raises(ValueError, match="n must be >= 1; got 0"):
         sample_tasks(0, 0)
 

@@ -94,6 +94,10 @@ def test_eval_and_tune_tasks_are_prefixes_of_one_draw(mode):
     assert len(tune) == P.tasks.tune and tune.split == "tune"
     assert torch.equal(P.tune_tasks(P.tasks.landscape).starts, tune.starts[:P.tasks.landscape])
     assert P.eval_tasks(3, device="cpu").starts.device == torch.device("cpu")
+    test = P.test_tasks()
+    assert len(test) == P.tasks.test and (test.split, test.seed) == ("test", 0)
+    assert torch.equal(P.test_tasks(5).goals, test.goals[:5])
+    assert not {tuple(r) for r in test.starts.tolist()} & {tuple(r) for r in every.starts.tolist()}
 
 
 @pytest.mark.parametrize("mode", [False, True])
