@@ -11,8 +11,9 @@ Notebooks narrate and call into this package; every piece of logic lives here, o
 * ``planners``: gradient-based planning and ``make_planner`` (the one way to build any planner);
   ``sampling``: CEM, MPPI, GD+CEM;
 * ``control``: ``Execution`` and executing plans open-loop or with MPC; ``experiments``: cached runs;
+  ``tuning``: choosing planner settings on tune tasks with an equal budget per planner family;
 * ``evaluation``: scoring runs; ``analysis``: gap, landscapes, pushes, one planned task;
-  ``stats``: intervals and aggregation over seeds;
+  ``stats``: intervals over tasks and seeds, paired differences, aggregation over seeds;
 * ``finetuning``: online (DAgger) and adversarial finetuning, cached models;
 * ``final_evaluation``: notebook 08's table; ``results``: the README table;
 * ``plotting`` and ``widgets``: figures and interactive demos; ``cache``: files under data/;
@@ -120,6 +121,10 @@ class Presets:
     mppi: MPPIConfig  # notebook 07's MPPI, at CEM's population and rounds
     gdcem: GDCEMConfig  # notebook 07's GD+CEM, a quarter of CEM's population (each sample also takes gradient steps)
     compute_budgets: dict  # notebook 07's success-vs-compute curve: {(family, label): planner config}
+    # Tuning on tune tasks (``tuning.tune_planner``): {family: (start config, knobs)}, the same number of
+    # candidate values for every family; open loop, mean success over the planner-free models of
+    # ``tuning.tuning_models``.
+    tuning: dict
     # Finetuning
     online: OnlineConfig  # the online (DAgger) finetuning of notebook 05, reused by 06-08
     adversarial: AdversarialConfig  # online + adversarial: the budget of every online round (notebook 06)
@@ -141,6 +146,33 @@ class Presets:
     def tune_tasks(self, n: int | None = None, device=None) -> TaskSet:
         """The first ``n`` (default: all ``tasks.tune``) tune tasks, on which settings are chosen."""
         return sample_tasks(self.tasks.tune, 0, "tune", self.wall, device=device)[:n or self.tasks.tune]
+
+
+def _tuning_grids(gbp: GBPConfig, cem: CEMConfig, fast: bool) -> dict:
+    """Each planner family's start config and knobs: 4 knobs x 3 values each (2 in fast mode)."""
+    from .tuning import FractionOf, Knob, split_knob
+
+    init = Knob("initialisation", ({"init": "gaussian"}, {"init": "waypoints", "init_spread": 2.5},
+                                   {"init": "waypoints", "init_spread": 5.0}),
+                ("white noise", "waypoints, spread 2.5", "waypoints, spread 5"))
+    noise = Knob("noise_std (pre-tanh)", ({"noise_std": 0.0}, {"noise_std": 0.003}, {"noise_std": 0.03}))
+    split = split_knob("restarts x iterations", gbp, "restarts", "iterations")
+    gd = dataclasses.replace(gbp, optimizer="gd", lr=0.3)
+    cem_split = split_knob("population x iterations", cem, "population", "iterations", factors=(1 / 3, 1, 10 / 3),
+                           extra=lambda n: {"elites": max(1, n // 10)})
+    elites = Knob("elites (fraction of the population)",
+                  tuple(FractionOf("elites", "population", f) for f in (0.05, 0.1, 0.2)),
+                  ("5%", "10%", "20%"))
+    grids = {
+        "Adam-GBP": (gbp, (Knob("lr (pre-tanh)", ({"lr": 0.03}, {"lr": 0.1}, {"lr": 0.3})), split, init, noise)),
+        "GD-GBP": (gd, (Knob("lr (pre-tanh)", ({"lr": 0.1}, {"lr": 0.3}, {"lr": 1.0})), split, init, noise)),
+        "CEM": (cem, (cem_split, elites,
+                      Knob("init_spread (arena units)", ({"init_spread": 0.0}, {"init_spread": 2.5}, {"init_spread": 5.0})),
+                      Knob("init_std (action units)", ({"init_std": 0.05}, {"init_std": 0.1}, {"init_std": 0.2})))),
+    }
+    if fast:
+        grids = {k: (start, tuple(knob.tiny() for knob in knobs)) for k, (start, knobs) in grids.items()}
+    return grids
 
 
 def presets(fast: bool | None = None) -> Presets:
@@ -171,6 +203,7 @@ def presets(fast: bool | None = None) -> Presets:
         budgets = {("GBP", "lite"): gbp_lite, ("GBP", "standard"): gbp,
                    ("CEM", "small"): cem.tiny(), ("CEM", "standard"): cem}
     mppi = MPPIConfig(population=cem.population, iterations=cem.iterations)
+    tuning = _tuning_grids(gbp, cem, fast)
     gdcem = GDCEMConfig(population=max(10, cem.population // 4), elites=max(1, cem.elites // 4),
                         iterations=cem.iterations, grad_steps=3)
     # GBP-heavy, chosen on tune tasks in notebook 08 from restarts {1, 2} x gbp.restarts x replanning
@@ -185,7 +218,7 @@ def presets(fast: bool | None = None) -> Presets:
         replan_grid=(3, 5, 10), heavy_grid=heavy_grid,
         gbp=gbp, gbp_lite=gbp_lite, gbp_heavy=dataclasses.replace(gbp, restarts=2 * gbp.restarts),
         gbp_explorer=dataclasses.replace(gbp, iterations=min(20, gbp.iterations), warm_iterations=min(10, gbp.warm_iterations)),
-        cem=cem, mppi=mppi, gdcem=gdcem, compute_budgets=budgets,
+        cem=cem, mppi=mppi, gdcem=gdcem, compute_budgets=budgets, tuning=tuning,
         online=online,
         # Chosen on tune tasks (notebook 06): 0.05 in the online loop, 0.02 for adversarial finetuning alone.
         adversarial=AdversarialConfig(state_factor=0.05, action_factor=0.05),
