@@ -138,6 +138,25 @@ class Presets:
         """The first ``n`` (default: all ``tasks.eval``) held-out tasks, the same in every notebook."""
         return sample_tasks(self.tasks.eval, self.eval_seed, "eval", self.wall, device=device)[:n or self.tasks.eval]
 
+    def for_seed(self, seed: int) -> "Presets":
+        """The presets of training seed ``seed``: every random choice of the pipeline is drawn anew, i.e.
+        every config with a ``seed`` field (the expert and play datasets, the model's initialisation and
+        validation split, the online rounds' training tasks, every planner's restarts and samples) has
+        ``seed`` added to its own. Tasks to evaluate on stay the same for every seed (``eval_seed`` and
+        the splits are not configs). ``for_seed(0)`` equals these presets."""
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be an integer >= 0; got {seed!r}")
+
+        def reseed(value):
+            if dataclasses.is_dataclass(value) and not isinstance(value, type) and hasattr(value, "seed"):
+                return dataclasses.replace(value, seed=value.seed + seed)
+            if isinstance(value, dict):
+                return {k: reseed(v) for k, v in value.items()}
+            return value
+
+        return dataclasses.replace(self, **{f.name: reseed(getattr(self, f.name)) for f in dataclasses.fields(self)
+                                           if f.name != "tuning"})
+
     def test_tasks(self, n: int | None = None, device=None) -> TaskSet:
         """The first ``n`` (default: all ``tasks.test``) sealed test tasks. Only the final table evaluates
         on them, after every setting is frozen; nothing is tuned, chosen or asserted on them."""

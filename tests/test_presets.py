@@ -145,3 +145,23 @@ def test_setup_seeds_every_generator_uses_one_thread_and_picks_a_device():
     setup(seed=8)
     assert draws() != first
     assert device == torch.device("cpu") and torch.get_num_threads() == 1
+
+
+@pytest.mark.parametrize("mode", [False, True])
+def test_a_training_seed_redraws_every_random_choice_and_keeps_the_tasks(mode):
+    P = presets(fast=mode)
+    assert P.for_seed(0) == P
+    Q = P.for_seed(2)
+    seeded = {"expert_data", "play_data", "train", "online", "gbp", "gbp_lite", "gbp_heavy", "gbp_explorer", "cem",
+              "mppi", "gdcem", "adversarial_finetune"}
+    for name in seeded:
+        assert getattr(Q, name).seed == getattr(P, name).seed + 2, name
+        assert dataclasses.replace(getattr(Q, name), seed=getattr(P, name).seed) == getattr(P, name), name
+    assert all(Q.compute_budgets[k].seed == v.seed + 2 for k, v in P.compute_budgets.items())
+    # everything else, including the tasks every seed is evaluated on, is unchanged
+    others = [f.name for f in dataclasses.fields(P) if f.name not in seeded | {"compute_budgets"}]
+    assert all(getattr(Q, name) == getattr(P, name) for name in others)
+    assert torch.equal(Q.eval_tasks().starts, P.eval_tasks().starts) and torch.equal(Q.test_tasks().goals,
+                                                                                    P.test_tasks().goals)
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        P.for_seed(-1)
