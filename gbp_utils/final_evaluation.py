@@ -12,14 +12,16 @@ import torch
 
 from . import cache, experiments
 from .control import Execution
-from .env import TrueDynamicsModel
+from .env import TrueDynamicsModel, success
 from .evaluation import EvalReport, evaluate
 from .finetuning import get_adversarial_model, get_online_model
 from .policies import expert_policy, straight_line_policy
 from .world_model import get_world_model, reference_error, training_split
 
-COLUMNS = ["model", "planner", "seed", "n_tasks", "successes", "success_rate", "ci_low", "ci_high",
+COLUMNS = ["model", "planner", "seed", "split", "n_tasks", "successes", "success_rate", "ci_low", "ci_high",
            "mean_final_distance", "wm_error_ratio", "wm_evals_per_task", "seconds_per_task"]
+# one row per model x planner x seed x task: what the intervals over tasks and seeds are computed from
+OUTCOME_COLUMNS = ["model", "planner", "seed", "split", "task", "success", "final_distance"]
 MODELS = ("baseline", "online", "adversarial", "online + adversarial", "online + adversarial, +play")
 REFERENCE = "reference"  # the model column of reference rows (no world model)
 
@@ -32,6 +34,10 @@ def results_dir() -> Path:
 
 def csv_path() -> Path:
     return results_dir() / "final_evaluation.csv"
+
+
+def outcomes_path() -> Path:
+    return results_dir() / "final_outcomes.csv.gz"
 
 
 @dataclass(frozen=True)
@@ -86,21 +92,30 @@ def reference_policies(wall) -> dict:
             "straight line": (straight_line_policy(wall), {})}
 
 
-def _row(model: str, planner: str, seed: int, r: EvalReport) -> dict:
-    # every column after (model, planner, seed) is the EvalReport field of the same name
-    return {"model": model, "planner": planner, "seed": seed, **{c: getattr(r, c) for c in COLUMNS[3:]}}
+def _row(model: str, planner: str, seed: int, split: str, r: EvalReport) -> dict:
+    # every column after (model, planner, seed, split) is the EvalReport field of the same name
+    return {"model": model, "planner": planner, "seed": seed, "split": split, **{c: getattr(r, c) for c in COLUMNS[4:]}}
+
+
+def _outcomes(model: str, planner: str, seed: int, ep, tasks, wall) -> list[dict]:
+    """One row per task of a run: success (0/1) and the real final distance to the goal."""
+    final = (ep.final_states.cpu() - tasks.goals.cpu()).norm(dim=-1)
+    ok = success(ep.final_states.cpu(), tasks.goals.cpu(), wall)
+    return [{"model": model, "planner": planner, "seed": seed, "split": tasks.split, "task": i,
+             "success": int(ok[i]), "final_distance": float(final[i])} for i in range(len(tasks))]
 
 
 def run_final_evaluation(presets, config: FinalConfig, device=None, progress: bool = True):
     """Evaluate every model x planner x seed (cached runs), plus the reference rows. Returns a
-    pandas DataFrame with ``COLUMNS`` and writes it to ``csv_path()`` atomically."""
+    pandas DataFrame with ``COLUMNS`` and writes it to ``csv_path()`` atomically; the per-task outcomes
+    behind it (``OUTCOME_COLUMNS``) go to ``outcomes_path()``."""
     import pandas as pd
     from tqdm.auto import tqdm
 
     P = presets
     wall = P.wall
     tasks = P.eval_tasks(config.n_tasks, device=device)  # the first n_tasks held-out tasks
-    rows = []
+    rows, outcomes = [], []
     jobs = [(seed, m, p) for seed in config.seeds for m in MODELS for p in config.planners]
     bar = tqdm(total=len(jobs), desc="final evaluation", disable=not progress)
     for seed in config.seeds:
@@ -111,34 +126,60 @@ def run_final_evaluation(presets, config: FinalConfig, device=None, progress: bo
             ref = reference_error(models[m], expert_val)
             for pname, (pcfg, execution) in config.planners.items():
                 ep = experiments.run(models[m], pcfg, tasks, execution, wall)
-                rows.append(_row(m, pname, seed, evaluate(f"{m}, {pname}", ep, tasks, wall, models[m], ref)))
+                rows.append(_row(m, pname, seed, tasks.split, evaluate(f"{m}, {pname}", ep, tasks, wall, models[m], ref)))
+                outcomes += _outcomes(m, pname, seed, ep, tasks, wall)
                 bar.update()
     bar.close()
     if config.true_dynamics is not None:
         pcfg, execution = config.true_dynamics
         ep = experiments.run(TrueDynamicsModel(wall), pcfg, tasks, execution, wall)
-        rows.append(_row(REFERENCE, "true-dynamics planner", 0, evaluate("true dynamics", ep, tasks, wall)))
+        rows.append(_row(REFERENCE, "true-dynamics planner", 0, tasks.split, evaluate("true dynamics", ep, tasks, wall)))
+        outcomes += _outcomes(REFERENCE, "true-dynamics planner", 0, ep, tasks, wall)
     for name, (policy, settings) in reference_policies(wall).items():
         ep = experiments.run_reference(name, policy, tasks, wall, settings)  # cached, like every run
-        rows.append(_row(REFERENCE, name, 0, evaluate(name, ep, tasks, wall)))
+        rows.append(_row(REFERENCE, name, 0, tasks.split, evaluate(name, ep, tasks, wall)))
+        outcomes += _outcomes(REFERENCE, name, 0, ep, tasks, wall)
     df = pd.DataFrame(rows, columns=COLUMNS)
+    write_csv(pd.DataFrame(outcomes, columns=OUTCOME_COLUMNS), outcomes_path())
     write_csv(df, csv_path())
     return df
 
 
 def write_csv(df, path: Path) -> None:
-    """Write atomically: a reader never sees half a table."""
-    cache.atomic_write(path, lambda f: df.to_csv(f, index=False, float_format="%.6g"), mode="w")
+    """Write atomically: a reader never sees half a table. A path ending in .gz is gzip-compressed
+    (reproducibly: no time stamp in the gzip header)."""
+    path = Path(path)
+    if path.suffix == ".gz":
+        import gzip
+        import io
+
+        def write(f):
+            with gzip.GzipFile(fileobj=f, mode="wb", mtime=0, filename="") as gz, \
+                    io.TextIOWrapper(gz, encoding="utf-8", newline="") as text:
+                df.to_csv(text, index=False, float_format="%.6g")
+
+        cache.atomic_write(path, write, mode="wb")
+    else:
+        cache.atomic_write(path, lambda f: df.to_csv(f, index=False, float_format="%.6g"), mode="w")
 
 
-def load_results(path: Path | None = None):
-    """Read the CSV and check its columns; a clear error if it is missing or malformed."""
+def _load_table(path: Path, columns: list[str]):
+    """Read a results CSV (plain or .gz) and check its columns; a clear error if missing or malformed."""
     import pandas as pd
-    path = Path(path or csv_path())
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run notebook 08 (python -m gbp_utils.reproduce --only 08)")
     df = pd.read_csv(path)
-    missing = [c for c in COLUMNS if c not in df.columns]
+    missing = [c for c in columns if c not in df.columns]
     if missing:
         raise cache.DataFileError(f"{path} lacks columns {missing}; re-run notebook 08 to regenerate it")
     return df
+
+
+def load_results(path: Path | None = None):
+    """The final evaluation's CSV (``COLUMNS``, one row per model x planner x seed)."""
+    return _load_table(Path(path or csv_path()), COLUMNS)
+
+
+def load_outcomes(path: Path | None = None):
+    """The per-task outcomes behind the CSV (``OUTCOME_COLUMNS``)."""
+    return _load_table(Path(path or outcomes_path()), OUTCOME_COLUMNS)

@@ -1,5 +1,6 @@
-"""The README's results table, rendered from the final evaluation's CSV (``final_evaluation``)
-after aggregation over seeds (``stats.aggregate``).
+"""The README's results table, rendered from the final evaluation's CSV and per-task outcomes
+(``final_evaluation``): compute and distances aggregated over seeds (``stats.aggregate``), success with
+its interval over seeds and tasks and the per-seed range (``stats.crossed_summary``).
 
     python -m gbp_utils.results            # rewrite the README table from the CSV
     python -m gbp_utils.results --check    # exit 1 if the README table differs from the CSV
@@ -11,23 +12,24 @@ import math
 import sys
 from pathlib import Path
 
-from .final_evaluation import load_results
-from .stats import aggregate
+from .final_evaluation import load_outcomes, load_results
+from .stats import aggregate, crossed_summary
 
 README_BEGIN, README_END = "<!-- results-table:begin -->", "<!-- results-table:end -->"
 
 
-def _readme_with_table(readme: Path, csv: Path | None) -> tuple[str, str, str]:
-    """(the README's text, the same text with its results table regenerated from the CSV, the table)."""
+def _readme_with_table(readme: Path, csv: Path | None, outcomes: Path | None = None) -> tuple[str, str, str]:
+    """(the README's text, the same text with its results table regenerated from the CSV and the per-task
+    outcomes, the table)."""
     text = readme.read_text()
-    table = readme_table(aggregate(load_results(csv)))
+    table = readme_table(aggregate(load_results(csv)), crossed_summary(load_outcomes(outcomes)))
     return text, render_readme(text, table), table
 
 
-def update_readme(readme: Path | None = None, csv: Path | None = None) -> bool:
-    """Rewrite the README's results table from the CSV; True if the README changed."""
+def update_readme(readme: Path | None = None, csv: Path | None = None, outcomes: Path | None = None) -> bool:
+    """Rewrite the README's results table from the CSV and the outcomes; True if the README changed."""
     readme = Path(readme or Path(__file__).resolve().parents[1] / "README.md")
-    text, new, _ = _readme_with_table(readme, csv)
+    text, new, _ = _readme_with_table(readme, csv, outcomes)
     if new != text:
         readme.write_text(new)
     return new != text
@@ -37,14 +39,23 @@ def _fmt(x: float, spec: str) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
-def readme_table(agg) -> str:
-    """The aggregated results as a Markdown table (the README's results section)."""
-    lines = ["| model | planner | success % [95% CI] | seeds × tasks | final dist. | gap ratio | "
-             "model evals / task | wall ms / task |",
-             "|---|---|---|---|---|---|---|---|"]
+def readme_table(agg, summary) -> str:
+    """The results as a Markdown table (the README's results section): ``agg`` (``stats.aggregate`` of
+    the CSV) for compute and distances, ``summary`` (``stats.crossed_summary`` of the per-task outcomes)
+    for the success rate, its interval over seeds and tasks, and the per-seed range."""
+    intervals = {(r.model, r.planner): r for r in summary.itertuples()}
+    lines = ["| model | planner | success % [95% CI over seeds and tasks] | per-seed % (min–max) | seeds × tasks | "
+             "final dist. | gap ratio | model evals / task | wall ms / task |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in agg.itertuples():
-        lines.append(f"| {r.model} | {r.planner} | {100 * r.success_rate:.1f} [{100 * r.ci_low:.1f}, "
-                     f"{100 * r.ci_high:.1f}] | {r.seeds} × {r.n_tasks // r.seeds} | {r.mean_final_distance:.2f} | "
+        c = intervals.get((r.model, r.planner))
+        if c is None:
+            raise ValueError(f"no per-task outcomes for model {r.model!r}, planner {r.planner!r}: re-run notebook 08")
+        if abs(c.success_rate - r.success_rate) > 1e-9 or c.n_seeds * c.n_tasks != r.n_tasks:
+            raise ValueError(f"the per-task outcomes of {r.model!r}, {r.planner!r} disagree with the CSV: re-run notebook 08")
+        spread = "–" if c.n_seeds == 1 else f"{100 * c.seed_min:.1f}–{100 * c.seed_max:.1f}"
+        lines.append(f"| {r.model} | {r.planner} | {100 * c.success_rate:.1f} [{100 * c.low:.1f}, {100 * c.high:.1f}] | "
+                     f"{spread} | {c.n_seeds} × {c.n_tasks} | {r.mean_final_distance:.2f} | "
                      f"{_fmt(r.wm_error_ratio, '.1f')} | {_fmt(r.wm_evals_per_task, ',.0f')} | "
                      f"{1e3 * r.seconds_per_task:.1f} |")
     return "\n".join(lines)
@@ -64,8 +75,9 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true", help="only check that the README table matches the CSV")
     parser.add_argument("--readme", type=Path, default=Path(__file__).resolve().parents[1] / "README.md")
     parser.add_argument("--csv", type=Path, default=None)
+    parser.add_argument("--outcomes", type=Path, default=None)
     args = parser.parse_args(argv)
-    text, new, table = _readme_with_table(args.readme, args.csv)
+    text, new, table = _readme_with_table(args.readme, args.csv, args.outcomes)
     if args.check:
         if new != text:
             print(f"{args.readme} results table differs from the CSV: run python -m gbp_utils.results", file=sys.stderr)

@@ -180,3 +180,20 @@ def verdict(low: float, high: float) -> str:
     if high <= 0:
         return "not supported"
     return "undecided"
+
+
+def crossed_summary(outcomes, level: float = 0.95, n_boot: int = 4000, seed: int = 0):
+    """Per (model, planner) of per-task outcomes (``final_evaluation.OUTCOME_COLUMNS``): the success rate,
+    its ``crossed_bootstrap`` interval over training seeds and tasks, the per-seed rates' minimum and
+    maximum, and the numbers of seeds and tasks. Every seed of a pair must have run the same tasks."""
+    import pandas as pd
+    rows = []
+    for (model, planner), g in outcomes.groupby(["model", "planner"], sort=False):
+        y = g.pivot_table(index="seed", columns="task", values="success", aggfunc="first")
+        if y.isna().to_numpy().any() or len(y) * y.shape[1] != len(g):
+            raise ValueError(f"{model!r}, {planner!r}: every seed must have exactly one outcome on each of the same tasks")
+        r = crossed_bootstrap(y.to_numpy(), level, n_boot, seed)
+        rows.append({"model": model, "planner": planner, "success_rate": r["mean"], "low": r["low"], "high": r["high"],
+                     "seed_min": min(r["seed_means"]), "seed_max": max(r["seed_means"]), "n_seeds": r["n_seeds"],
+                     "n_tasks": r["n_tasks"]})
+    return pd.DataFrame(rows)

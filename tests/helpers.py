@@ -118,7 +118,7 @@ def result_row(model, planner, seed, successes, n_tasks=100, final=1.0, ratio=2.
     from gbp_utils.stats import wilson_interval
 
     lo, hi = wilson_interval(successes, n_tasks)
-    return {"model": model, "planner": planner, "seed": seed, "n_tasks": n_tasks, "successes": successes,
+    return {"model": model, "planner": planner, "seed": seed, "split": "eval", "n_tasks": n_tasks, "successes": successes,
             "success_rate": successes / n_tasks, "ci_low": lo, "ci_high": hi, "mean_final_distance": final,
             "wm_error_ratio": ratio, "wm_evals_per_task": evals, "seconds_per_task": seconds}
 
@@ -131,3 +131,16 @@ def result_table(*rows):
 
     return pd.DataFrame(list(rows), columns=COLUMNS)
 
+
+
+def result_outcomes(df):
+    """Per-task outcomes matching a ``result_table``: in each row's run, the first ``successes`` tasks
+    succeed (so a task's difficulty is shared by the seeds), every final distance is the row's mean."""
+    import pandas as pd
+
+    from gbp_utils.final_evaluation import OUTCOME_COLUMNS
+
+    rows = [{"model": r.model, "planner": r.planner, "seed": r.seed, "split": r.split, "task": t,
+             "success": int(t < r.successes), "final_distance": r.mean_final_distance}
+            for r in df.itertuples() for t in range(r.n_tasks)]
+    return pd.DataFrame(rows, columns=OUTCOME_COLUMNS)

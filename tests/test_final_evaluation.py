@@ -14,8 +14,9 @@ from gbp_utils import cache, experiments, final_evaluation
 from gbp_utils.control import OPEN_LOOP, Execution
 from gbp_utils.env import TrueDynamicsModel
 from gbp_utils.evaluation import evaluate
-from gbp_utils.final_evaluation import (COLUMNS, MODELS, REFERENCE, FinalConfig, csv_path, final_models,
-                                        load_results, reference_policies, run_final_evaluation, write_csv)
+from gbp_utils.final_evaluation import (COLUMNS, MODELS, OUTCOME_COLUMNS, REFERENCE, FinalConfig, csv_path,
+                                        final_models, load_outcomes, load_results, outcomes_path, reference_policies,
+                                        run_final_evaluation, write_csv)
 from gbp_utils.planners import GBPConfig
 from gbp_utils.sampling import CEMConfig
 from gbp_utils.world_model import reference_error, training_split
@@ -119,6 +120,18 @@ def test_run_final_evaluation_scores_every_model_planner_and_seed_and_writes_the
     truth = experiments.run(TrueDynamicsModel(P.wall), cem, tasks, OPEN_LOOP, P.wall)
     assert df.iloc[-3].successes == evaluate("t", truth, tasks, P.wall).successes
     assert math.isnan(df.iloc[-1].wm_error_ratio) and df.iloc[-1].wm_evals_per_task == 0
+    assert (df.split == "eval").all()
+    # the per-task outcomes behind every row
+    out = load_outcomes()
+    assert list(out.columns) == OUTCOME_COLUMNS and len(out) == len(df) * 3 and (out.split == "eval").all()
+    per_run = out.groupby(["model", "planner", "seed"], sort=False).success.sum().reset_index()
+    assert list(per_run.success) == list(df.successes) and list(per_run.model) == list(df.model)
+    first = out[(out.model == "online") & (out.planner == "CEM MPC") & (out.seed == 1)]
+    assert list(first.task) == [0, 1, 2]
+    assert first.final_distance.to_numpy() == pytest.approx((ep.final_states - tasks.goals).norm(dim=-1).numpy(), rel=1e-5)
+    written = outcomes_path().read_bytes()
+    run_final_evaluation(P, config, progress=False)  # cached runs: the same files, byte for byte
+    assert outcomes_path().read_bytes() == written
 
 
 # --------------------------------------------------------------------------------------------
@@ -138,6 +151,15 @@ def test_load_results_without_a_csv_says_to_run_notebook_08(tmp_path):
         load_results(tmp_path / "missing.csv")
     with pytest.raises(FileNotFoundError, match=r"final_evaluation\.csv does not exist: run notebook 08"):
         load_results()  # the default path, in the test's data dir
+
+
+def test_load_outcomes_without_the_file_or_with_a_missing_column_says_what_to_do(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"final_outcomes\.csv\.gz does not exist: run notebook 08"):
+        load_outcomes()
+    path = tmp_path / "outcomes.csv.gz"
+    write_csv(pd.DataFrame({"model": ["m"], "planner": ["p"], "seed": [0], "task": [0], "success": [1]}), path)
+    with pytest.raises(cache.DataFileError, match=r"lacks columns \['split', 'final_distance'\]"):
+        load_outcomes(path)
 
 
 def test_load_results_with_a_missing_column_names_it(results_df, tmp_path):

@@ -3,12 +3,19 @@
 
 import re
 
+import numpy as np
 import pytest
+
+from helpers import result_outcomes
 
 from gbp_utils import results
 from gbp_utils.final_evaluation import write_csv
 from gbp_utils.results import README_BEGIN, README_END, readme_table, render_readme, update_readme
-from gbp_utils.stats import aggregate, wilson_interval
+from gbp_utils.stats import aggregate, crossed_bootstrap, crossed_summary
+
+
+def table(df):
+    return readme_table(aggregate(df), crossed_summary(result_outcomes(df)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -16,17 +23,28 @@ from gbp_utils.stats import aggregate, wilson_interval
 # --------------------------------------------------------------------------------------------
 def test_readme_table_has_a_header_and_one_formatted_line_per_row(results_df):
     agg = aggregate(results_df)
-    lines = readme_table(agg).splitlines()
+    lines = table(results_df).splitlines()
     assert len(lines) == 2 + len(agg)
-    assert lines[0].startswith("| model | planner | success % [95% CI] |") and set(lines[1]) <= set("|-")
-    assert lines[0].count("|") == lines[1].count("|") == lines[2].count("|") == 9
-    lo, hi = wilson_interval(75, 200)
-    assert lines[2] == (f"| baseline | GBP MPC | 37.5 [{100 * lo:.1f}, {100 * hi:.1f}] | 2 × 100 | 1.50 | 3.0 | "
-                        f"2,000 | 20.0 |")
-    # A reference row has no gap ratio: a dash, never "nan".
+    assert lines[0].startswith("| model | planner | success % [95% CI over seeds and tasks] | per-seed % (min–max) |")
+    assert set(lines[1]) <= set("|-") and lines[0].count("|") == lines[1].count("|") == lines[2].count("|") == 10
+    # baseline: seeds with 30 and 45 of the same 100 tasks; the interval covers seeds and tasks
+    y = np.array([[1.0] * 30 + [0.0] * 70, [1.0] * 45 + [0.0] * 55])
+    c = crossed_bootstrap(y)
+    assert lines[2] == (f"| baseline | GBP MPC | 37.5 [{100 * c['low']:.1f}, {100 * c['high']:.1f}] | 30.0–45.0 | 2 × 100 | "
+                        f"1.50 | 3.0 | 2,000 | 20.0 |")
+    # A reference row (one seed) has no per-seed range and no gap ratio: dashes, never "nan".
     assert lines[4].startswith("| reference | scripted expert | 97.0 [")
-    assert lines[4].endswith("| 1 × 100 | 0.20 | – | 0 | 1.0 |")
-    assert "nan" not in readme_table(agg).lower()
+    assert lines[4].endswith("| – | 1 × 100 | 0.20 | – | 0 | 1.0 |")
+    assert "nan" not in table(results_df).lower()
+
+
+def test_readme_table_refuses_outcomes_that_disagree_with_the_csv(results_df):
+    outcomes = result_outcomes(results_df)
+    with pytest.raises(ValueError, match=r"'online', 'GBP MPC' disagree with the CSV"):
+        readme_table(aggregate(results_df), crossed_summary(outcomes.assign(
+            success=np.where((outcomes.model == "online") & (outcomes.task == 99), 1, outcomes.success))))
+    with pytest.raises(ValueError, match=r"no per-task outcomes for model 'online'"):
+        readme_table(aggregate(results_df), crossed_summary(outcomes[outcomes.model != "online"]))
 
 
 def test_render_readme_replaces_only_the_text_between_the_markers():
@@ -52,15 +70,21 @@ def readme_file(path, body="| stale |"):
     return path
 
 
+def write_results(df, folder):
+    csv, outcomes = folder / "results.csv", folder / "outcomes.csv.gz"
+    write_csv(df, csv)
+    write_csv(result_outcomes(df), outcomes)
+    return csv, outcomes
+
+
 def test_update_readme_rewrites_the_table_once(results_df, tmp_path):
-    csv = tmp_path / "results.csv"
-    write_csv(results_df, csv)
+    csv, outcomes = write_results(results_df, tmp_path)
     readme = readme_file(tmp_path / "README.md")
-    assert update_readme(readme, csv) is True
+    assert update_readme(readme, csv, outcomes) is True
     text = readme.read_text()
-    assert "| stale |" not in text and readme_table(aggregate(results_df)) in text
+    assert "| stale |" not in text and table(results_df) in text
     assert text.startswith("# Results\n") and text.endswith(f"{README_END}\nfooter\n")
-    assert update_readme(readme, csv) is False
+    assert update_readme(readme, csv, outcomes) is False
     assert readme.read_text() == text
 
 
@@ -68,24 +92,27 @@ def test_update_readme_rewrites_the_table_once(results_df, tmp_path):
 # python -m gbp_utils.results
 # --------------------------------------------------------------------------------------------
 def test_cli_check_fails_until_the_table_is_written(results_df, tmp_path, capsys):
-    csv = tmp_path / "results.csv"
-    write_csv(results_df, csv)
+    csv, outcomes = write_results(results_df, tmp_path)
     readme = readme_file(tmp_path / "README.md")
-    args = ["--readme", str(readme), "--csv", str(csv)]
+    args = ["--readme", str(readme), "--csv", str(csv), "--outcomes", str(outcomes)]
     assert results.main(["--check", *args]) == 1
     assert "results table differs from the CSV" in capsys.readouterr().err
     assert "| stale |" in readme.read_text(), "--check never writes"
     assert results.main(args) == 0
     assert "wrote the results table (3 rows)" in capsys.readouterr().out
-    assert readme_table(aggregate(results_df)) in readme.read_text()
+    assert table(results_df) in readme.read_text()
     assert results.main(["--check", *args]) == 0
     assert "matches the CSV" in capsys.readouterr().out
-    # A changed CSV makes the check fail again.
-    write_csv(results_df.assign(successes=results_df.successes - 1), csv)
+    # A changed CSV (and its outcomes) makes the check fail again.
+    write_results(results_df.assign(successes=results_df.successes - 1, success_rate=(results_df.successes - 1) / 100),
+                  tmp_path)
     assert results.main(["--check", *args]) == 1
 
 
-def test_cli_without_a_csv_raises_the_notebook_08_hint(tmp_path):
+def test_cli_without_a_csv_or_outcomes_raises_the_notebook_08_hint(results_df, tmp_path):
     readme = readme_file(tmp_path / "README.md")
     with pytest.raises(FileNotFoundError, match="notebook 08"):
         results.main(["--check", "--readme", str(readme), "--csv", str(tmp_path / "none.csv")])
+    csv, _ = write_results(results_df, tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"none\.csv\.gz does not exist: run notebook 08"):
+        results.main(["--check", "--readme", str(readme), "--csv", str(csv), "--outcomes", str(tmp_path / "none.csv.gz")])

@@ -262,3 +262,19 @@ def test_verdict_and_bad_inputs():
         paired_difference(np.zeros((3, 10)), np.zeros((2, 10)))
     with pytest.raises(ValueError, match="n_boot >= 100"):
         crossed_bootstrap(np.zeros((2, 10)), n_boot=10)
+
+
+def test_crossed_summary_gives_one_interval_and_seed_range_per_model_and_planner():
+    from helpers import result_outcomes, result_row, result_table
+
+    from gbp_utils.stats import crossed_summary
+
+    df = result_table(result_row("m", "p", 0, 20), result_row("m", "p", 1, 40), result_row("m", "q", 0, 70))
+    out = result_outcomes(df)
+    summary = crossed_summary(out, n_boot=500)
+    assert list(zip(summary.model, summary.planner)) == [("m", "p"), ("m", "q")]
+    first = summary.iloc[0]
+    assert (first.success_rate, first.seed_min, first.seed_max, first.n_seeds, first.n_tasks) == (0.3, 0.2, 0.4, 2, 100)
+    assert first.low < 0.3 < first.high
+    with pytest.raises(ValueError, match="'m', 'p': every seed must have exactly one outcome on each of the same tasks"):
+        crossed_summary(out.drop(index=5))
