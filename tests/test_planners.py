@@ -516,3 +516,20 @@ def test_a_tasks_plan_does_not_depend_on_the_rest_of_the_batch():
     for i in range(B):
         alone = planner(s[i:i + 1], g[i:i + 1], H)
         torch.testing.assert_close(alone.actions[0], together.actions[i], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("optimizer, lr", [("adam", 0.1), ("adam", 0.003), ("gd", 0.3)])
+def test_the_planners_optimiser_step_is_torch_optim_bit_for_bit(optimizer, lr):
+    from gbp_utils.planners import _Step
+
+    gen = torch.Generator().manual_seed(0)
+    ours = torch.randn(4, 3, 5, 2, generator=gen)
+    theirs = ours.clone().requires_grad_(True)
+    step = _Step(ours, optimizer, lr)
+    opt = torch.optim.Adam([theirs], lr=lr) if optimizer == "adam" else torch.optim.SGD([theirs], lr=lr)
+    for _ in range(300):
+        grad = torch.randn(ours.shape, generator=gen) * torch.rand((), generator=gen) * 3
+        step(grad)
+        theirs.grad = grad
+        opt.step()
+        assert torch.equal(ours, theirs.detach())
