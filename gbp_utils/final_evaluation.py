@@ -14,7 +14,7 @@ from . import cache, experiments
 from .control import Execution
 from .env import TrueDynamicsModel, success
 from .evaluation import EvalReport, evaluate
-from .finetuning import get_adversarial_model, get_online_model
+from .finetuning import AdversarialConfig, get_adversarial_model, get_online_model
 from .policies import expert_policy, straight_line_policy
 from .world_model import get_world_model, reference_error, training_split
 
@@ -81,6 +81,51 @@ def final_models(presets, seed: int, device=None, progress: bool = False) -> dic
                                                         adversarial=P.adversarial, base_train=tc,
                                                         data_configs=[P.expert_data, P.play_data]).model,
     }
+
+
+# The factorial of the final table: two data regimes x five ways to (not) finetune.
+REGIMES = ("expert", "expert + play")
+FINETUNES = ("base", "clean finetune", "adversarial", "online", "online + adversarial")
+CLEAN = AdversarialConfig(state_factor=0.0, action_factor=0.0)
+"""A "clean finetune" is adversarial finetuning with a zero budget: the same data, epochs and learning rate,
+no perturbation; the control that tells adversarial training apart from simply training longer."""
+
+
+def factorial_name(regime: str, finetune: str) -> str:
+    """The table's name of a model: the finetuning, with ", +play" for the expert + play regime."""
+    if regime not in REGIMES or finetune not in FINETUNES:
+        raise ValueError(f"regime must be one of {REGIMES} and finetune one of {FINETUNES}; got {regime!r}, {finetune!r}")
+    return finetune if regime == "expert" else f"{finetune}, +play"
+
+
+def factorial_models(presets, seed: int, names=None, device=None, progress: bool = False) -> dict:
+    """The world models of one training seed for every regime x finetuning (or only ``names``):
+    {name: model}. Everything random is drawn for this seed (``presets.for_seed(seed)``); seed 0 shares
+    its cached models with ``final_models``. Each is cached in data/, so only missing ones train."""
+    Q = presets.for_seed(seed)
+    wanted = None if names is None else set(names)
+    known = {factorial_name(r, f) for r in REGIMES for f in FINETUNES}
+    if wanted is not None and not wanted <= known:
+        raise ValueError(f"unknown model names {sorted(wanted - known)}; choose from {sorted(known)}")
+    models = {}
+    for regime in REGIMES:
+        data = [Q.expert_data] if regime == "expert" else [Q.expert_data, Q.play_data]
+        common = {"device": device, "progress": progress}
+        build = {
+            "base": lambda: get_world_model(data, Q.model, Q.train, **common).model,
+            "clean finetune": lambda: get_adversarial_model(Q, data, CLEAN, base_train=Q.train, **common).model,
+            "adversarial": lambda: get_adversarial_model(Q, data, Q.adversarial_only, base_train=Q.train,
+                                                         **common).model,
+            "online": lambda: get_online_model(Q, Q.online, Q.gbp, data_configs=data, base_train=Q.train,
+                                               **common).model,
+            "online + adversarial": lambda: get_online_model(Q, Q.online, Q.gbp, adversarial=Q.adversarial,
+                                                             data_configs=data, base_train=Q.train, **common).model,
+        }
+        for finetune in FINETUNES:
+            name = factorial_name(regime, finetune)
+            if wanted is None or name in wanted:
+                models[name] = build[finetune]()
+    return models
 
 
 def reference_policies(wall) -> dict:

@@ -77,6 +77,75 @@ def test_final_models_retrain_the_base_and_reseed_the_online_rounds_per_seed(mon
     assert adversarial[1][2] == P.adversarial_only
 
 
+def _record_getters(monkeypatch):
+    calls = []
+
+    def record(kind):
+        def get(*args, **kwargs):
+            calls.append((kind, args, {k: v for k, v in kwargs.items() if k not in ("device", "progress")}))
+            return type("Result", (), {"model": f"{kind} #{len(calls)}"})()
+        return get
+
+    for name in ("get_world_model", "get_online_model", "get_adversarial_model"):
+        monkeypatch.setattr(final_evaluation, name, record(name))
+    return calls
+
+
+def test_factorial_models_cover_both_regimes_and_draw_everything_random_per_seed(monkeypatch):
+    P = gbp_utils.presets(fast=True)
+    calls = _record_getters(monkeypatch)
+    models = final_evaluation.factorial_models(P, seed=2)
+    assert list(models) == ["base", "clean finetune", "adversarial", "online", "online + adversarial",
+                            "base, +play", "clean finetune, +play", "adversarial, +play", "online, +play",
+                            "online + adversarial, +play"]
+    Q = P.for_seed(2)
+    assert Q.expert_data.seed == P.expert_data.seed + 2 and Q.gbp.seed == P.gbp.seed + 2
+    for regime, data in (("expert", [Q.expert_data]), ("play", [Q.expert_data, Q.play_data])):
+        base, clean, adv, online, online_adv = calls[:5] if regime == "expert" else calls[5:]
+        assert base[0] == "get_world_model" and base[1] == (data, Q.model, Q.train)
+        assert clean[0] == adv[0] == "get_adversarial_model"
+        assert clean[1][1:] == (data, final_evaluation.CLEAN) and adv[1][1:] == (data, Q.adversarial_only)
+        assert clean[2] == adv[2] == {"base_train": Q.train}
+        for kind, args, kwargs in (online, online_adv):
+            assert kind == "get_online_model" and args[1:] == (Q.online, Q.gbp)
+            assert kwargs["data_configs"] == data and kwargs["base_train"] == Q.train
+        assert "adversarial" not in online[2] and online_adv[2]["adversarial"] == Q.adversarial
+    assert final_evaluation.CLEAN.state_factor == final_evaluation.CLEAN.action_factor == 0.0
+    calls.clear()
+    assert list(final_evaluation.factorial_models(P, 0, names=["online, +play"])) == ["online, +play"]
+    assert len(calls) == 1
+    with pytest.raises(ValueError, match=r"unknown model names \['baseline'\]"):
+        final_evaluation.factorial_models(P, 0, names=["baseline"])
+
+
+def test_factorial_models_of_seed_0_are_the_cached_models_of_the_current_table():
+    """Seed 0 asks for exactly the configs final_models asks for, so their cache keys agree."""
+    from gbp_utils import finetuning, world_model
+
+    P = gbp_utils.presets(fast=True)
+    keys = {}
+    for fn in ("factorial", "final"):
+        seen = []
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(world_model, "cached_model", lambda name, config, build, device=None: seen.append((name, config)))
+            mp.setattr(finetuning, "cached_model", lambda name, config, build, device=None: seen.append((name, config)))
+            mp.setattr(final_evaluation, "get_world_model",
+                       lambda data, model, train, **kw: seen.append(("base", {"data": list(data), "model": model,
+                                                                              "train": train})) or
+                       type("R", (), {"model": None})())
+            for getter in ("get_online_model", "get_adversarial_model"):
+                real = getattr(finetuning, getter)
+                mp.setattr(final_evaluation, getter,
+                           lambda *a, _real=real, **kw: _real(*a, **kw) or type("R", (), {"model": None})())
+            if fn == "factorial":
+                final_evaluation.factorial_models(P, 0, names=["base", "online", "adversarial", "online + adversarial",
+                                                               "online + adversarial, +play"])
+            else:
+                final_models(P, 0)
+        keys[fn] = sorted((name, cache.config_hash(config)) for name, config in seen)
+    assert keys["factorial"] == keys["final"] and len(keys["final"]) == 5
+
+
 def test_reference_policies_are_reproducible_from_their_settings():
     wall = gbp_utils.presets(fast=True).wall
     first, second = reference_policies(wall), reference_policies(wall)
