@@ -112,6 +112,7 @@ class Presets:
     heavy_grid: tuple  # (restart multipliers, replanning intervals) notebook 08 compares for GBP-heavy
     # Planners
     gbp: GBPConfig  # the GBP planner of notebooks 04-08 (notebook 04's defaults)
+    gd: GBPConfig  # GBP with plain gradient descent (the paper's "GD" column), otherwise as ``gbp``
     gbp_lite: GBPConfig  # a cheap GBP (few restarts and iterations) for the compute comparison of 07-08
     gbp_heavy: GBPConfig  # GBP-heavy of notebook 08: ``heavy_grid``'s chosen restarts, run with ``mpc_heavy``
     # The widgets' GBP (04, 06): ``gbp`` with 20 iterations (10 when warm-started), so one task re-plans in
@@ -167,7 +168,7 @@ class Presets:
         return sample_tasks(self.tasks.tune, 0, "tune", self.wall, device=device)[:n or self.tasks.tune]
 
 
-def _tuning_grids(gbp: GBPConfig, cem: CEMConfig, fast: bool) -> dict:
+def _tuning_grids(gbp: GBPConfig, gd_lr: float, cem: CEMConfig, fast: bool) -> dict:
     """Each planner family's start config and knobs: 4 knobs x 3 values each (2 in fast mode)."""
     from .tuning import FractionOf, Knob, split_knob
 
@@ -176,7 +177,7 @@ def _tuning_grids(gbp: GBPConfig, cem: CEMConfig, fast: bool) -> dict:
                 ("white noise", "waypoints, spread 2.5", "waypoints, spread 5"))
     noise = Knob("noise_std (pre-tanh)", ({"noise_std": 0.0}, {"noise_std": 0.003}, {"noise_std": 0.03}))
     split = split_knob("restarts x iterations", gbp, "restarts", "iterations")
-    gd = dataclasses.replace(gbp, optimizer="gd", lr=0.3)
+    gd = dataclasses.replace(gbp, optimizer="gd", lr=gd_lr)
     cem_split = split_knob("population x iterations", cem, "population", "iterations", factors=(1 / 3, 1, 10 / 3),
                            extra=lambda n: {"elites": max(1, n // 10)})
     elites = Knob("elites (fraction of the population)",
@@ -222,7 +223,8 @@ def presets(fast: bool | None = None) -> Presets:
         budgets = {("GBP", "lite"): gbp_lite, ("GBP", "standard"): gbp,
                    ("CEM", "small"): cem.tiny(), ("CEM", "standard"): cem}
     mppi = MPPIConfig(population=cem.population, iterations=cem.iterations)
-    tuning = _tuning_grids(gbp, cem, fast)
+    gd_lr = 0.3  # GD's step size in pre-tanh units (Adam's 0.1 moves u about as far; GD needs a larger one)
+    tuning = _tuning_grids(gbp, gd_lr, cem, fast)
     gdcem = GDCEMConfig(population=max(10, cem.population // 4), elites=max(1, cem.elites // 4),
                         iterations=cem.iterations, grad_steps=3)
     # GBP-heavy, chosen on tune tasks in notebook 08 from restarts {1, 2} x gbp.restarts x replanning
@@ -235,7 +237,7 @@ def presets(fast: bool | None = None) -> Presets:
         mpc=Execution("mpc", replan_every=3),  # MPC replans every 3 steps: chosen from replan_grid on tune tasks (04, §7)
         mpc_heavy=Execution("mpc", replan_every=1),  # GBP-heavy replans every step: chosen on tune tasks (08, §2)
         replan_grid=(3, 5, 10), heavy_grid=heavy_grid,
-        gbp=gbp, gbp_lite=gbp_lite, gbp_heavy=dataclasses.replace(gbp, restarts=2 * gbp.restarts),
+        gbp=gbp, gd=dataclasses.replace(gbp, optimizer="gd", lr=gd_lr), gbp_lite=gbp_lite, gbp_heavy=dataclasses.replace(gbp, restarts=2 * gbp.restarts),
         gbp_explorer=dataclasses.replace(gbp, iterations=min(20, gbp.iterations), warm_iterations=min(10, gbp.warm_iterations)),
         cem=cem, mppi=mppi, gdcem=gdcem, compute_budgets=budgets, tuning=tuning,
         online=online,

@@ -128,6 +128,70 @@ def factorial_models(presets, seed: int, names=None, device=None, progress: bool
     return models
 
 
+FAMILIES = ("GD", "Adam", "CEM")  # the paper's three planners: plain gradient descent, Adam-GBP, CEM
+
+
+def factorial_planners(presets) -> dict:
+    """The planners of the factorial: {"GD open-loop": (config, execution), ...} for GD, Adam-GBP and
+    CEM, each open loop and with MPC (``presets.mpc``)."""
+    P = presets
+    configs = {"GD": P.gd, "Adam": P.gbp, "CEM": P.cem}
+    return {f"{family} {ex.label if ex.mode == 'open-loop' else 'MPC'}": (configs[family], ex)
+            for family in FAMILIES for ex in (P.open_loop, P.mpc)}
+
+
+# The paper's Wall results (success %, GD / Adam / CEM; 50 episodes, no intervals) by row of its table,
+# and the model and execution of ours that each row corresponds to.
+PAPER_WALL = {"base": (2, 10, 74), "base + MPC": (12, 80, 82), "online + MPC": (38, 80, 90),
+              "adversarial": (32, 34, 30), "adversarial + MPC": (14, 94, 94)}
+PAPER_ROWS = {"base": ("base", "open-loop"), "base + MPC": ("base", "MPC"), "online + MPC": ("online", "MPC"),
+              "adversarial": ("adversarial", "open-loop"), "adversarial + MPC": ("adversarial", "MPC")}
+
+
+def paper_table(summary, regime: str = "expert"):
+    """Our results in the paper's format beside its Wall numbers: one row per row of the paper's table,
+    for each family (GD, Adam, CEM) our success rate with its interval over seeds and tasks
+    (``stats.crossed_summary`` of the outcomes; columns "<family>", "<family> low", "<family> high", as
+    fractions) and the paper's ("paper <family>", %)."""
+    import pandas as pd
+    by_pair = {(r.model, r.planner): r for r in summary.itertuples()}
+    rows = []
+    for row, (finetune, execution) in PAPER_ROWS.items():
+        model = factorial_name(regime, finetune)
+        out = {"row": row, "model": model}
+        for family, paper in zip(FAMILIES, PAPER_WALL[row]):
+            r = by_pair.get((model, f"{family} {execution}"))
+            if r is None:
+                raise KeyError(f"the summary has no row for model {model!r}, planner '{family} {execution}'")
+            out.update({family: r.success_rate, f"{family} low": r.low, f"{family} high": r.high,
+                        f"paper {family}": paper})
+        rows.append(out)
+    return pd.DataFrame(rows)
+
+
+def paper_claims(regime: str = "expert", margin: float = 0.05) -> list[dict]:
+    """The paper's claims as paired comparisons on the factorial (for ``stats.paired_claims``), in one
+    data regime. "Matches or beats" claims carry ``margin`` (at most that much worse counts as a match)."""
+    m = lambda finetune: factorial_name(regime, finetune)  # noqa: E731
+    return [
+        {"claim": "online finetuning improves Adam-GBP (MPC)", "a": (m("online"), "Adam MPC"), "b": (m("base"), "Adam MPC")},
+        {"claim": "adversarial finetuning improves Adam-GBP (MPC)", "a": (m("adversarial"), "Adam MPC"),
+         "b": (m("base"), "Adam MPC")},
+        {"claim": "adversarial finetuning beats a clean finetune of the same length (MPC)",
+         "a": (m("adversarial"), "Adam MPC"), "b": (m("clean finetune"), "Adam MPC")},
+        {"claim": "online + adversarial beats online alone (Adam-GBP, MPC)", "a": (m("online + adversarial"), "Adam MPC"),
+         "b": (m("online"), "Adam MPC")},
+        {"claim": "online + adversarial beats adversarial alone (Adam-GBP, MPC)",
+         "a": (m("online + adversarial"), "Adam MPC"), "b": (m("adversarial"), "Adam MPC")},
+        {"claim": "MPC improves Adam-GBP over open loop (base model)", "a": (m("base"), "Adam MPC"),
+         "b": (m("base"), "Adam open-loop")},
+        {"claim": "Adam beats plain gradient descent (base model, MPC)", "a": (m("base"), "Adam MPC"),
+         "b": (m("base"), "GD MPC")},
+        {"claim": "Adam-GBP on the adversarial model matches or beats CEM on the base model (MPC)",
+         "a": (m("adversarial"), "Adam MPC"), "b": (m("base"), "CEM MPC"), "margin": margin},
+    ]
+
+
 def reference_policies(wall) -> dict:
     """The reference controllers of the final table: {name: (policy, settings)}; name and settings key
     the cached run, so they must say everything that changes the policy."""

@@ -169,17 +169,21 @@ def paired_difference(a, b, level: float = 0.95, n_boot: int = 4000, seed: int =
     return {**out, "verdict": verdict(out["low"], out["high"])}
 
 
-def verdict(low: float, high: float) -> str:
-    """A claim "A beats B" from the interval of the paired difference A - B: "supported" if the whole
-    interval is above 0, "not supported" if it is entirely at or below 0 (B is at least as good), and
-    "undecided" if it contains 0."""
+def verdict(low: float, high: float, margin: float = 0.0) -> str:
+    """A claim from the interval [low, high] of the paired difference A - B.
+
+    margin 0: "A beats B": "supported" if the whole interval is above 0, "not supported" if it is
+    entirely at or below 0 (B is at least as good), "undecided" if it contains 0.
+    margin m > 0: "A matches or beats B" (A is at most m worse): "supported" if low > -m, "not
+    supported" if the whole interval is below 0, "undecided" otherwise.
+    """
     if low > high:
         raise ValueError(f"low must be <= high; got {low} > {high}")
-    if low > 0:
-        return "supported"
-    if high <= 0:
-        return "not supported"
-    return "undecided"
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0; got {margin}")
+    if margin == 0:
+        return "supported" if low > 0 else "not supported" if high <= 0 else "undecided"
+    return "supported" if low > -margin else "not supported" if high < 0 else "undecided"
 
 
 def crossed_summary(outcomes, level: float = 0.95, n_boot: int = 4000, seed: int = 0):
@@ -189,11 +193,40 @@ def crossed_summary(outcomes, level: float = 0.95, n_boot: int = 4000, seed: int
     import pandas as pd
     rows = []
     for (model, planner), g in outcomes.groupby(["model", "planner"], sort=False):
-        y = g.pivot_table(index="seed", columns="task", values="success", aggfunc="first")
-        if y.isna().to_numpy().any() or len(y) * y.shape[1] != len(g):
-            raise ValueError(f"{model!r}, {planner!r}: every seed must have exactly one outcome on each of the same tasks")
-        r = crossed_bootstrap(y.to_numpy(), level, n_boot, seed)
+        r = crossed_bootstrap(outcome_matrix(g, model, planner).to_numpy(), level, n_boot, seed)
         rows.append({"model": model, "planner": planner, "success_rate": r["mean"], "low": r["low"], "high": r["high"],
                      "seed_min": min(r["seed_means"]), "seed_max": max(r["seed_means"]), "n_seeds": r["n_seeds"],
                      "n_tasks": r["n_tasks"]})
+    return pd.DataFrame(rows)
+
+
+def outcome_matrix(outcomes, model: str, planner: str):
+    """(seeds, tasks) success matrix of one model x planner from per-task outcomes, rows sorted by seed
+    and columns by task."""
+    g = outcomes[(outcomes.model == model) & (outcomes.planner == planner)]
+    if g.empty:
+        raise KeyError(f"no outcomes for model {model!r}, planner {planner!r}")
+    y = g.pivot_table(index="seed", columns="task", values="success", aggfunc="first").sort_index()
+    if y.isna().to_numpy().any() or len(y) * y.shape[1] != len(g):
+        raise ValueError(f"{model!r}, {planner!r}: every seed must have exactly one outcome on each of the same tasks")
+    return y.sort_index(axis=1)
+
+
+def paired_claims(outcomes, claims, level: float = 0.95, n_boot: int = 4000, seed: int = 0):
+    """Decide claims of the form "A beats B" (or "A matches or beats B" with a margin) from per-task
+    outcomes: ``claims`` is a list of dicts with keys claim (text), a and b ((model, planner) each) and
+    optionally margin (default 0). Returns a DataFrame: claim, a, b, rate_a, rate_b, difference, low,
+    high (``paired_difference`` over the shared seeds and tasks), margin, verdict."""
+    import pandas as pd
+    rows = []
+    for c in claims:
+        ya, yb = outcome_matrix(outcomes, *c["a"]), outcome_matrix(outcomes, *c["b"])
+        if list(ya.index) != list(yb.index) or list(ya.columns) != list(yb.columns):
+            raise ValueError(f"claim {c['claim']!r}: {c['a']} and {c['b']} were not run on the same seeds and tasks")
+        d = paired_difference(ya.to_numpy(), yb.to_numpy(), level, n_boot, seed)
+        margin = float(c.get("margin", 0.0))
+        rows.append({"claim": c["claim"], "a": " · ".join(c["a"]), "b": " · ".join(c["b"]),
+                     "rate_a": float(ya.to_numpy().mean()), "rate_b": float(yb.to_numpy().mean()),
+                     "difference": d["mean"], "low": d["low"], "high": d["high"], "margin": margin,
+                     "verdict": verdict(d["low"], d["high"], margin)})
     return pd.DataFrame(rows)

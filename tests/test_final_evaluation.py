@@ -146,6 +146,55 @@ def test_factorial_models_of_seed_0_are_the_cached_models_of_the_current_table()
     assert keys["factorial"] == keys["final"] and len(keys["final"]) == 5
 
 
+def test_factorial_planners_are_gd_adam_and_cem_open_loop_and_with_mpc():
+    P = gbp_utils.presets(fast=True)
+    planners = final_evaluation.factorial_planners(P)
+    assert planners == {"GD open-loop": (P.gd, P.open_loop), "GD MPC": (P.gd, P.mpc),
+                        "Adam open-loop": (P.gbp, P.open_loop), "Adam MPC": (P.gbp, P.mpc),
+                        "CEM open-loop": (P.cem, P.open_loop), "CEM MPC": (P.cem, P.mpc)}
+    assert P.gd == dataclasses.replace(P.gbp, optimizer="gd", lr=P.gd.lr)
+
+
+def _factorial_outcomes(regime="expert"):
+    """Outcomes of every factorial model x planner on 2 seeds x 40 tasks: success rates chosen per pair."""
+    from helpers import result_outcomes, result_row, result_table
+
+    rows = []
+    for i, finetune in enumerate(final_evaluation.FINETUNES):
+        for j, planner in enumerate(final_evaluation.factorial_planners(gbp_utils.presets(fast=True))):
+            for seed in (0, 1):
+                rows.append(result_row(final_evaluation.factorial_name(regime, finetune), planner, seed,
+                                       successes=min(40, 4 * i + 3 * j + seed), n_tasks=40))
+    return result_outcomes(result_table(*rows))
+
+
+def test_paper_table_puts_ours_beside_the_papers_wall_numbers():
+    from gbp_utils.stats import crossed_summary
+
+    for regime in final_evaluation.REGIMES:
+        table = final_evaluation.paper_table(crossed_summary(_factorial_outcomes(regime), n_boot=200), regime)
+        assert list(table.row) == list(final_evaluation.PAPER_WALL)
+        online = table[table.row == "online + MPC"].iloc[0]
+        assert online.model == final_evaluation.factorial_name(regime, "online")
+        # online is FINETUNES[3], "Adam MPC" the 4th planner (j = 3): successes 4*3 + 3*3 + seed of 40
+        assert online.Adam == pytest.approx((21 + 22) / 80) and online["Adam low"] <= online.Adam <= online["Adam high"]
+        assert (online["paper GD"], online["paper Adam"], online["paper CEM"]) == (38, 80, 90)
+    with pytest.raises(KeyError, match="no row for model 'base', planner 'GD open-loop'"):
+        final_evaluation.paper_table(crossed_summary(_factorial_outcomes("expert + play"), n_boot=200), "expert")
+
+
+def test_paper_claims_are_paired_comparisons_within_one_data_regime():
+    from gbp_utils.stats import paired_claims
+
+    claims = final_evaluation.paper_claims("expert + play")
+    assert all(c["a"][0].endswith(", +play") and c["b"][0].endswith(", +play") for c in claims)
+    assert [c.get("margin", 0) for c in claims].count(0.05) == 1
+    table = paired_claims(_factorial_outcomes("expert + play"), claims, n_boot=200)
+    assert len(table) == len(claims) and set(table.verdict) <= {"supported", "not supported", "undecided"}
+    mpc = table[table.claim.str.startswith("MPC improves")].iloc[0]
+    assert mpc.difference == pytest.approx(3 / 40)  # Adam MPC is one planner after Adam open-loop: 3 more tasks
+
+
 def test_reference_policies_are_reproducible_from_their_settings():
     wall = gbp_utils.presets(fast=True).wall
     first, second = reference_policies(wall), reference_policies(wall)

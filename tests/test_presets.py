@@ -152,7 +152,7 @@ def test_a_training_seed_redraws_every_random_choice_and_keeps_the_tasks(mode):
     P = presets(fast=mode)
     assert P.for_seed(0) == P
     Q = P.for_seed(2)
-    seeded = {"expert_data", "play_data", "train", "online", "gbp", "gbp_lite", "gbp_heavy", "gbp_explorer", "cem",
+    seeded = {"expert_data", "play_data", "train", "online", "gbp", "gd", "gbp_lite", "gbp_heavy", "gbp_explorer", "cem",
               "mppi", "gdcem", "adversarial_finetune"}
     for name in seeded:
         assert getattr(Q, name).seed == getattr(P, name).seed + 2, name

@@ -278,3 +278,38 @@ def test_crossed_summary_gives_one_interval_and_seed_range_per_model_and_planner
     assert first.low < 0.3 < first.high
     with pytest.raises(ValueError, match="'m', 'p': every seed must have exactly one outcome on each of the same tasks"):
         crossed_summary(out.drop(index=5))
+
+
+def test_verdict_with_a_margin_decides_matches_or_beats():
+    assert verdict(-0.03, 0.05, margin=0.05) == "supported"  # at most 3 points worse: matches
+    assert verdict(-0.08, 0.05, margin=0.05) == "undecided"
+    assert verdict(-0.2, -0.01, margin=0.05) == "not supported"
+    with pytest.raises(ValueError, match="margin must be >= 0"):
+        verdict(0.0, 0.1, margin=-0.1)
+
+
+def test_paired_claims_compare_two_runs_on_the_same_seeds_and_tasks():
+    from helpers import result_outcomes, result_row, result_table
+
+    from gbp_utils.stats import outcome_matrix, paired_claims
+
+    df = result_table(result_row("base", "Adam MPC", 0, 20), result_row("base", "Adam MPC", 1, 30),
+                      result_row("online", "Adam MPC", 0, 70), result_row("online", "Adam MPC", 1, 75),
+                      result_row("online", "CEM MPC", 0, 72), result_row("online", "CEM MPC", 1, 74))
+    out = result_outcomes(df)
+    y = outcome_matrix(out, "online", "Adam MPC")
+    assert y.shape == (2, 100) and list(y.index) == [0, 1] and y.to_numpy().sum() == 145
+    claims = [{"claim": "online beats base", "a": ("online", "Adam MPC"), "b": ("base", "Adam MPC")},
+              {"claim": "GBP beats CEM", "a": ("online", "Adam MPC"), "b": ("online", "CEM MPC")},
+              {"claim": "GBP matches CEM", "a": ("online", "Adam MPC"), "b": ("online", "CEM MPC"), "margin": 0.05},
+              {"claim": "base beats online", "a": ("base", "Adam MPC"), "b": ("online", "Adam MPC")}]
+    table = paired_claims(out, claims, n_boot=1000)
+    assert list(table.verdict) == ["supported", "undecided", "supported", "not supported"]
+    first = table.iloc[0]
+    assert (first.rate_a, first.rate_b, first.difference) == pytest.approx((0.725, 0.25, 0.475))
+    assert first.a == "online · Adam MPC" and first.low > 0.3
+    with pytest.raises(KeyError, match="no outcomes for model 'online', planner 'GD MPC'"):
+        paired_claims(out, [{"claim": "x", "a": ("online", "GD MPC"), "b": ("base", "Adam MPC")}])
+    fewer = out[~((out.model == "base") & (out.seed == 1))]
+    with pytest.raises(ValueError, match="not run on the same seeds and tasks"):
+        paired_claims(fewer, claims[:1])
