@@ -18,6 +18,9 @@ from .env import TaskSet, WallConfig, success
 from .evaluation import model_evals
 
 
+TIE = 1e-6  # scores closer than this count as equal (a rate's step is 1 / tasks, far larger)
+
+
 @dataclass(frozen=True)
 class Knob:
     """One setting to tune: ``name`` (shown in the table) and its candidate ``values``, each a dict of
@@ -120,8 +123,11 @@ def coordinate_search(start, knobs, score) -> TuningResult:
             tried.append((config, result["score"], rows[-1]))
             if config == held:
                 held_score = result["score"]
-        best_config, best_score, _ = max(tried, key=lambda t: t[1])  # max keeps the first of equals
-        if held_score is None or best_score > held_score:
+        # scores within TIE of each other are equal (float32 rates of the same counts differ in the last
+        # bits): the first of the best wins, and a tie keeps the held config
+        top = max(t[1] for t in tried)
+        best_config, best_score, _ = next(t for t in tried if t[1] >= top - TIE)
+        if held_score is None or best_score > held_score + TIE:
             held, held_score = best_config, best_score
         for config, _, row in tried:
             row["kept"] = config == held

@@ -5,6 +5,7 @@ import dataclasses
 
 import pytest
 from helpers import FreeSpace
+import torch
 
 from gbp_utils import presets
 from gbp_utils.env import WallConfig, sample_tasks, success
@@ -42,6 +43,12 @@ def test_ties_keep_the_held_config_and_a_missing_default_is_replaced():
     knobs = (Knob("x", ({"x": 5}, {"x": 0}, {"x": 7})),)
     assert coordinate_search(Point(), knobs, flat).chosen == Point(0, 0)  # held config scored: it stays
     assert coordinate_search(Point(x=9), knobs, flat).chosen == Point(5, 0)  # not a candidate: the first best
+    # success rates are float32 means: the same total count split differently over two models averages
+    # to a number that differs in the last bits, e.g. 8 + 200 and 9 + 199 successes of 200: still a tie
+    rate = lambda k: float(torch.tensor(k / 200, dtype=torch.float32))  # noqa: E731
+    almost = lambda config: {"score": (rate(9) + rate(199)) / 2 if config.x == 5 else (rate(8) + rate(200)) / 2}  # noqa: E731
+    assert (rate(9) + rate(199)) / 2 > (rate(8) + rate(200)) / 2
+    assert coordinate_search(Point(x=0), knobs, almost).chosen == Point(0, 0)
 
 
 def test_knob_values_may_depend_on_the_held_config_and_bad_knobs_are_rejected():
