@@ -122,8 +122,8 @@ def _crossed_means(y, n_boot: int, seed: int):
     import numpy as np
     S, T = y.shape
     rng = np.random.default_rng(seed)
+    cols = rng.integers(0, T, size=(n_boot, T))  # tasks first: with one seed, the plain bootstrap over tasks
     rows = rng.integers(0, S, size=(n_boot, S))
-    cols = rng.integers(0, T, size=(n_boot, T))
     # mean over the S x T grid of y[rows[b]][:, cols[b]], computed without building it:
     # sum_i sum_j y[r_i, c_j] = sum_i (y[r_i] @ counts_of_columns)
     col_counts = np.zeros((n_boot, T))

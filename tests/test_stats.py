@@ -196,7 +196,7 @@ def test_crossed_resampling_pairs_every_drawn_seed_with_every_drawn_task():
     y = np.random.default_rng(0).random((3, 40))
     means = _crossed_means(y, 60, seed=5)
     rng = np.random.default_rng(5)  # the same draws, done the slow and obvious way
-    rows, cols = rng.integers(0, 3, size=(60, 3)), rng.integers(0, 40, size=(60, 40))
+    cols, rows = rng.integers(0, 40, size=(60, 40)), rng.integers(0, 3, size=(60, 3))
     expected = [y[rows[b]][:, cols[b]].mean() for b in range(60)]
     np.testing.assert_allclose(means, expected, rtol=1e-12)
 
