@@ -39,7 +39,7 @@ from . import analysis
 from .control import OPEN_LOOP, Execution, Episodes
 from .data import DataConfig, generate
 from .env import TaskSet, WallConfig, WallEnv
-from .planners import GBPConfig, make_planner, planning_cost
+from .planners import GBPConfig, planning_cost
 from .plotting import MODEL_STYLE, REAL_STYLE, draw_arena
 from .sampling import CEMConfig
 from .world_model import rollout
@@ -119,6 +119,27 @@ def _in_kernel() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
+def _import_ipympl():
+    """ipympl's (Canvas, FigureManager), or None without ipympl. Importing ipympl switches pyplot to
+    its backend (its ``__init__`` calls ``matplotlib.use``): the kernel's own backend (inline) is put
+    back at once, so only the explorers' figures are live and every other figure stays a static image.
+    Done once, when this module is imported in a kernel (before a notebook has drawn anything)."""
+    import matplotlib
+
+    backend = matplotlib.get_backend()
+    try:
+        from ipympl.backend_nbagg import Canvas, FigureManager
+    except ImportError:
+        return None
+    finally:
+        if matplotlib.get_backend() != backend:
+            plt.switch_backend(backend)
+    return Canvas, FigureManager
+
+
+_IPYMPL = _import_ipympl() if _in_kernel() else None
+
+
 class LiveFigure:
     """One persistent matplotlib figure and what shows it.
 
@@ -135,12 +156,11 @@ class LiveFigure:
         self.mode = "headless"
         self.redraws = 0
         if _in_kernel():
-            try:
-                from ipympl.backend_nbagg import Canvas, FigureManager
-            except ImportError:
+            if _IPYMPL is None:
                 FigureCanvasAgg(self.figure)
                 self.widget, self.mode = W.Image(format="png"), "image"
             else:
+                Canvas, FigureManager = _IPYMPL
                 canvas = Canvas(self.figure)
                 FigureManager(canvas, 0)  # ipympl's message handling needs a manager; not registered with pyplot
                 canvas.toolbar_visible = canvas.header_visible = canvas.footer_visible = canvas.resizable = False
@@ -378,7 +398,7 @@ class _ArenaPanel:
             self.radius = ax.add_patch(Circle((0.0, 0.0), wall.success_radius, color="tab:red", alpha=0.15, zorder=1,
                                               visible=False))
         if legend:
-            ax.legend(loc=legend, fontsize=8)
+            ax.legend(loc=legend, fontsize=7, framealpha=0.6)
 
     def task(self, start, goal=None) -> None:
         s = _np(start)
@@ -406,6 +426,16 @@ class _ArenaPanel:
 
     def title(self, text: str) -> None:
         self.ax.set_title(text, fontsize=9)
+
+
+def _leave_room_for_titles(fig, lines: int = 2) -> None:
+    """``tight_layout`` for titles of up to ``lines`` lines, set later by ``update``."""
+    placeholders = [ax.get_title() for ax in fig.axes]
+    for ax in fig.axes:
+        ax.set_title("\n".join(["placeholder"] * lines), fontsize=9)
+    fig.tight_layout()
+    for ax, title in zip(fig.axes, placeholders):
+        ax.set_title(title)
 
 
 class _Image:
@@ -588,13 +618,28 @@ def push_explorer(world_model, wall: WallConfig | None = None) -> Explorer:
 def _plan_one_traced(world_model, config: GBPConfig, start, goal, wall: WallConfig, execution: Execution,
                      horizon: int):
     """``analysis.plan_one`` with the first plan's ``Plan.trace`` (the chosen restart's actions at every
-    iteration). Until plan_one passes ``trace`` through, the first plan is planned once more with
-    ``trace=True``: the same planner, settings and seed, so the same plan (tests check it)."""
+    iteration): the same call, the same planning and the same outcome as without the trace.
+
+    Until ``analysis.plan_one`` takes ``trace`` itself, a temporary shim: during the call, the planner
+    that plan_one builds (through ``analysis.make_planner``) is wrapped so that its first call, the
+    first plan, passes ``trace=True``; nothing else changes and nothing is planned twice."""
     if "trace" in inspect.signature(analysis.plan_one).parameters:
         return analysis.plan_one(world_model, config, start, goal, wall, execution, horizon=horizon, trace=True)
-    ep, plan, outcome = analysis.plan_one(world_model, config, start, goal, wall, execution, horizon=horizon)
-    traced = make_planner(world_model, config, wall.max_step)(start, goal, horizon, trace=True)
-    return ep, dataclasses.replace(plan, trace=traced.trace), outcome
+    build = analysis.make_planner
+
+    def make_tracing_planner(*args, **kwargs):
+        planner, calls = build(*args, **kwargs), []
+
+        def first_plan_traced(*plan_args, **plan_kwargs):
+            calls.append(None)
+            return planner(*plan_args, **plan_kwargs, trace=len(calls) == 1)
+        return first_plan_traced
+
+    analysis.make_planner = make_tracing_planner
+    try:
+        return analysis.plan_one(world_model, config, start, goal, wall, execution, horizon=horizon)
+    finally:
+        analysis.make_planner = build
 
 
 def _iterations(world_model, config: GBPConfig, plan, start, goal, wall: WallConfig) -> dict:
@@ -643,8 +688,8 @@ class _PlanView:
         self.marker = cost_ax.axvline(0, color="gray", linewidth=1)
         cost_ax.axhline(wall.success_radius, color="gray", linestyle=":", label="success radius")
         cost_ax.set(xlabel="GBP iteration", ylabel="final distance of the kept plan", yscale="log")
-        cost_ax.legend(fontsize=7, loc="upper right")
-        fig.tight_layout()
+        cost_ax.legend(fontsize=7, loc="best", framealpha=0.6)
+        _leave_room_for_titles(fig)
         self.click_axes = (ax,)
         self.caption = ""
 
@@ -748,7 +793,8 @@ def planner_explorer(world_model, gbp: GBPConfig, mpc: Execution, wall: WallConf
                "restarts": _int_slider(8, 1, 16, 1, "restarts"),
                "execution": W.ToggleButtons(options=[("open-loop", OPEN_LOOP), ("MPC", mpc)], value=OPEN_LOOP,
                                             description="execution")}
-    iteration = W.IntSlider(value=60, min=0, max=300, description="show iteration", continuous_update=True)
+    iteration = W.IntSlider(value=60, min=0, max=300, description="show iteration", continuous_update=True,
+                            style={"description_width": "initial"})
     return Explorer(_plan_data, _PlanView, sliders,
                     {"world_model": world_model, "gbp": gbp, "wall": wall, "trace": True},
                     display={"iteration": iteration}, after=_follow_iterations, click="task")
@@ -944,7 +990,7 @@ class _CEMView:
                     title="what the model promises")
         cost_ax.legend(fontsize=8)
         self.cost_ax, self.wall = cost_ax, wall
-        fig.tight_layout()
+        _leave_room_for_titles(fig)
         self.click_axes = (ax,)
 
     def update(self, drawing: dict) -> None:

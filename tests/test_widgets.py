@@ -867,18 +867,30 @@ def test_the_iteration_slider_steps_through_the_plan_without_replanning(plan_ui,
     assert (it.max, it.value) == (10, 10)
 
 
-def test_the_trace_shim_replans_the_same_first_plan(expert_model):
+def test_the_trace_shim_plans_once_and_changes_nothing_else(expert_model):
     from gbp_utils import analysis
+    from gbp_utils.planners import GBPPlanner
     from gbp_utils.widgets import _plan_one_traced
 
     start, goal = torch.tensor([[-3.0, 3.0]]), torch.tensor([[3.0, 2.0]])
     config = GBPConfig(iterations=20, restarts=3)
-    for execution in (OPEN_LOOP, MPC):
-        ep, plan, outcome = _plan_one_traced(expert_model, config, start, goal, CFG, execution, 30)
-        ep0, plan0, outcome0 = analysis.plan_one(expert_model, config, start, goal, CFG, execution, horizon=30)
-        assert torch.equal(plan.actions, plan0.actions) and torch.equal(ep.states, ep0.states)
-        errors = (plan.trace[:, 0] - plan.actions[0]).abs().flatten(1).amax(1)
-        assert float(errors.min()) < 1e-6, "the returned plan is one of the traced iterates"
+    calls = []
+    original = GBPPlanner.__call__
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(GBPPlanner, "__call__", lambda self, *a, **k: calls.append(k.get("trace")) or original(self, *a, **k))
+        for execution in (OPEN_LOOP, MPC):
+            calls.clear()
+            ep, plan, outcome = _plan_one_traced(expert_model, config, start, goal, CFG, execution, 30)
+            assert calls[0] is True and not any(calls[1:]), "only the first plan is traced"
+            assert len(calls) == (1 if execution == OPEN_LOOP else math.ceil(30 / MPC.replan_every))
+            ep0, plan0, outcome0 = analysis.plan_one(expert_model, config, start, goal, CFG, execution, horizon=30)
+            assert torch.equal(plan.actions, plan0.actions) and torch.equal(ep.states, ep0.states)
+            assert {k: v for k, v in outcome.items() if k != "seconds"} == {
+                k: v for k, v in outcome0.items() if k != "seconds"}
+            assert plan.trace.shape == (21, 1, 30, 2) and plan0.trace is None
+            errors = (plan.trace[:, 0] - plan.actions[0]).abs().flatten(1).amax(1)
+            assert float(errors.min()) < 1e-6, "the returned plan is one of the traced iterates"
+    assert analysis.make_planner.__module__ == "gbp_utils.planners", "the shim puts make_planner back"
 
 
 def test_explore_plan_draws_the_last_iteration_statically(expert_model):
