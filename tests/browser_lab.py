@@ -650,19 +650,31 @@ def check_notebook(browser, lab: LabServer, notebook: str, screenshot: Path | No
         for w, interact in enumerate(interacts, 1):
             checker.check_widget(w, interact)
 
-        _check_outputs(page, js_errors, "at the end")
-        if screenshot is not None:
-            started = time.monotonic()
-            where = _screenshot_whole_notebook(page, screenshot)
-            log.append(f"screenshot {screenshot}: {where} ({time.monotonic() - started:.1f} s)")
-        if js_errors.ignored:
-            log.append("ignored console errors: " + "; ".join(js_errors.ignored))
-        return log
+        return _finish(page, js_errors, log, screenshot, _screenshot_whole_notebook)
     except AssertionError as exc:
         raise AssertionError(f"{notebook}: {exc}\n-- steps done before:\n" + "\n".join(log)) from None
     finally:
         context.close()
         lab.shutdown_kernels()
+
+
+def _finish(page, js_errors: _JSErrors, log: list[str], screenshot: Path | None, photograph) -> list[str]:
+    """The end of every check: no error output and no JavaScript error; the screenshot
+    (``photograph(page, path)`` says what it shows); the console errors ignored. Returns the log."""
+    _check_outputs(page, js_errors, "at the end")
+    if screenshot is not None:
+        started = time.monotonic()
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        where = photograph(page, screenshot)
+        log.append(f"screenshot {screenshot}: {where} ({time.monotonic() - started:.1f} s)")
+    if js_errors.ignored:
+        log.append("ignored console errors: " + "; ".join(js_errors.ignored))
+    return log
+
+
+def _screenshot_page(page, path: Path) -> str:
+    page.screenshot(path=str(path), full_page=True)
+    return "the whole page"
 
 
 def _screenshot_whole_notebook(page, path: Path, max_height: int = 30_000) -> str:
@@ -754,14 +766,7 @@ def check_voila(browser, server: VoilaServer, screenshot: Path | None = None,
         assert slider, "the app's explorer has no 'goal y' slider"
         assert checker.change(1, view, slider), "the app's output did not change after moving 'goal y'"
         checker.click(1, view, "start")
-        _check_outputs(page, js_errors, "at the end")
-        if screenshot is not None:
-            screenshot.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(screenshot), full_page=True)
-            log.append(f"screenshot {screenshot}")
-        if js_errors.ignored:
-            log.append("ignored console errors: " + "; ".join(js_errors.ignored))
-        return log
+        return _finish(page, js_errors, log, screenshot, _screenshot_page)
     except AssertionError as exc:
         raise AssertionError(f"voila {server.notebook.name}: {exc}\n-- steps done before:\n" + "\n".join(log)) from None
     finally:
