@@ -64,13 +64,12 @@ _PAGE_JS = """
         return `${text.length}:${h1.toString(16)}:${h2.toString(16)}`;
     };
     // What a widget shows. An ipywidgets.interactive: the text and every image of its output area.
-    // A gbp_utils.widgets.Explorer: its readout, the pixels of its live (ipympl) figure and its
-    // output area (where a callback's traceback goes).
+    // A gbp_utils.widgets.Explorer: the pixels of its live (ipympl) figure and its output area (where
+    // a callback's traceback goes). Its readout line is left out on purpose: it changes before the
+    // figure is redrawn, and the figure is what must change.
     gbp.signature = (view) => {
         const parts = [];
         if (view.classList.contains('gbp-explorer')) {
-            const readout = view.querySelector('.gbp-readout');
-            parts.push(readout ? readout.innerText : '');
             view.querySelectorAll('canvas').forEach(c => parts.push(c.width ? c.toDataURL() : ''));
             view.querySelectorAll('.widget-output').forEach(o => parts.push(o.innerText || ''));
         } else {

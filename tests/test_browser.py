@@ -10,7 +10,7 @@ the widget's output must change, no output may be an error and the page may log 
 build/browser/. Notebooks run one at a time; kernels are shut down between them.
 
 Every widget of the series is a ``widgets.Explorer`` with a live (ipympl) figure: its output is the
-figure's pixels plus a readout line, and in the explorers that take clicks the checker also clicks the
+figure's pixels (its readout line is not enough: the figure itself must be redrawn), and in the explorers that take clicks the checker also clicks the
 arena (start; goal by shift-click and with the "click sets" toggle) and asserts that the output and
 the start/goal sliders follow. The lecture demo (notebooks/demo_planner.ipynb) is checked as a voila
 app: one slider, one click.
