@@ -381,7 +381,7 @@ class _ArenaPanel:
     """An arena axes with a start (circle), a goal (star and its success radius) and named paths
     (``paths``: name -> (kind "real"/"model", colour, legend label)); ``task``/``path``/``title`` move them."""
 
-    def __init__(self, ax, wall: WallConfig, paths: dict, goal: bool = True, legend: str | None = "lower left",
+    def __init__(self, ax, wall: WallConfig, paths: dict, goal: bool = True, legend: str | None = "best",
                  markers: bool = True, arena: bool = True):
         self.ax = ax
         if arena:
@@ -426,6 +426,11 @@ class _ArenaPanel:
 
     def title(self, text: str) -> None:
         self.ax.set_title(text, fontsize=9)
+
+    def relabel(self, name: str, label: str) -> None:
+        """Rename path ``name`` in the legend (its entries are the paths in order, then start and goal)."""
+        self.lines[name].set_label(label)
+        self.ax.get_legend().get_texts()[list(self.lines).index(name)].set_text(label)
 
 
 def _leave_room_for_titles(fig, lines: int = 2) -> None:
@@ -825,8 +830,7 @@ class _RoundView:
         self.map_panel.title(drawing.get("map_title", drawing["title"]))
         self.push.paths(drawing)
         self.push.title(drawing["title"])
-        self.push.lines["model"].set_label(drawing.get("model_label", "model"))
-        self.push.ax.legend(loc="upper left", fontsize=8)
+        self.push.relabel("model", drawing.get("model_label", "model"))
 
 
 def _round_data(snapshots, round, start_x, start_y, angle_deg, n_steps, wall: WallConfig, resolution: int):
@@ -996,8 +1000,7 @@ class _CEMView:
     def update(self, drawing: dict) -> None:
         self.arena.paths(drawing)
         self.arena.title(drawing["title"])
-        self.arena.lines["model"].set_label(drawing.get("model_label", "model"))
-        self.arena.ax.legend(loc="lower left", fontsize=8)
+        self.arena.relabel("model", drawing.get("model_label", "model"))
         history = drawing.get("history")
         if history is None:
             self.history.set_data([], [])

@@ -818,6 +818,9 @@ def test_clicks_on_the_round_epsilon_and_cem_explorers(round_ui, eps_ui, cem_ui,
     r = cem_ui.click(-2.5, 2.5)
     assert_valid_cem(r, 10, 2)
     assert (controls(cem_ui)["start_x"].value, controls(cem_ui)["start_y"].value) == (-2.5, 2.5)
+    drive(cem_ui, model="free space")
+    legend = [t.get_text() for t in cem_ui.view.arena.ax.get_legend().get_texts()]
+    assert legend == ["reality", "model (free space)", "start", "goal"]
 
 
 def test_the_planner_explorer_shows_the_same_outcome_as_analysis_plan_one(plan_ui, expert_model):
