@@ -4,17 +4,20 @@
 
 For every widget of the series (built exactly as its notebook builds it, from the full-mode presets and
 the models cached in data/) this moves one control back and forth ``--updates`` times and times each
-update from the control change to the finished figure: the widget's callback (planning, execution,
-analysis) plus rendering its figure to PNG, as Jupyter's inline backend does. It prints one row per
-widget and control: the median and the 95th percentile in milliseconds, and whether the median meets the
-series' target (200 ms; 800 ms for MPC updates).
+update from the control change to the redrawn figure: the widget's callback (planning, execution,
+analysis), moving the artists of its persistent figure, then drawing that figure (Agg, as ipympl draws
+it in the kernel) and encoding it as PNG (what ipympl sends to the page). Outside a kernel the
+explorers' figures are off-screen Agg figures, drawn here explicitly. Besides the controls it times a
+click on the arena (``Explorer.place``: both start sliders, one update) and the planner's iteration
+slider (a redraw from the cached trace, no planning). It prints one row per widget and control: the
+median and the 95th percentile in milliseconds, and whether the median meets the series' target
+(200 ms; 800 ms for MPC updates).
 
 One torch thread, as in the notebooks (``gbp_utils.setup``).
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import os
 import statistics
@@ -25,7 +28,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ["MPLBACKEND"] = "Agg"
 
-import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
 import gbp_utils  # noqa: E402
 from gbp_utils import experiments, final_evaluation, finetuning, widgets  # noqa: E402
@@ -45,27 +49,38 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _render_open_figures() -> None:
-    """What the inline backend does after a cell: render every open figure to PNG, then close it."""
-    for num in plt.get_fignums():
-        fig = plt.figure(num)
-        fig.savefig(io.BytesIO(), format="png", dpi=fig.dpi)
-    plt.close("all")
+def _render(ui) -> None:
+    """What the page gets after an update: the live figure drawn (once) and encoded as PNG."""
+    canvas = ui.figure.canvas
+    canvas.draw()
+    Image.fromarray(np.asarray(canvas.buffer_rgba())).save(io.BytesIO(), format="png")
+
+
+def _setter(ui, name: str):
+    """How to apply a value: a compute control by name, "click" (a click on the arena moving the start
+    to a point: ``Explorer.place``) or "iteration" (the planner's display-only iteration slider)."""
+    if name == "click":
+        return lambda point: ui.place("start", *point)
+    if name in ui.display_controls:
+        return lambda value: setattr(ui.display_controls[name], "value", value)
+    control = widgets.controls(ui)[name]
+    return lambda value: setattr(control, "value", value)
 
 
 def time_updates(ui, name: str, values: list, n: int) -> list[float]:
-    """Set control ``name`` to ``values`` in turn, n times; the seconds of each update, figure included."""
-    control = widgets.controls(ui)[name]
+    """Apply ``values`` in turn, n times (``_setter``); the seconds of each update, redrawn figure included.
+    Each update must redraw the figure exactly once."""
+    apply = _setter(ui, name)
     seconds = []
-    # outside a kernel, ipywidgets' clear_output writes terminal escape codes: keep them off the table
-    with contextlib.redirect_stdout(io.StringIO()):
-        control.value = values[-1]  # start from a known state; the first timed change is a real change
-        _render_open_figures()
-        for i in range(n):
-            t0 = time.perf_counter()
-            control.value = values[i % len(values)]
-            _render_open_figures()
-            seconds.append(time.perf_counter() - t0)
+    apply(values[-1])  # start from a known state; the first timed change is a real change
+    _render(ui)
+    for i in range(n):
+        redraws = ui.live.redraws
+        t0 = time.perf_counter()
+        apply(values[i % len(values)])
+        _render(ui)
+        seconds.append(time.perf_counter() - t0)
+        assert ui.live.redraws == redraws + 1, f"{name}: one update must redraw the figure once"
     return seconds
 
 
@@ -93,27 +108,27 @@ def main(argv=None) -> int:
     print(f"{'fast' if args.fast or gbp_utils.fast_mode() else 'full'}-mode presets; models and runs loaded in "
           f"{time.perf_counter() - t0:.1f} s; {args.updates} updates per control\n")
 
-    quiet = contextlib.redirect_stdout(io.StringIO())  # ipywidgets' clear_output escape codes, outside a kernel
-    with quiet:
-        plan_ui = widgets.planner_explorer(base, P.gbp, P.mpc, wall)
-    with quiet:
-        cases = [  # (notebook, widget, ui, control, values, target)
-            ("01", "task explorer", widgets.task_explorer(wall), "goal_x", [3.5, 3.0], TARGET_MS),
-            ("02", "data explorer", widgets.data_explorer(wall), "noise_std", [0.15, 0.3], TARGET_MS),
-            ("03", "push explorer", widgets.push_explorer(base, wall), "angle_deg", [0.0, 10.0], TARGET_MS),
-            ("04", "planner explorer, open-loop", plan_ui, "goal_y", [2.0, 1.5], TARGET_MS),
-            ("05", "online round explorer", widgets.online_round_explorer(snapshots, wall), "round",
-             [0, len(snapshots) - 1], TARGET_MS),
-            ("06", "epsilon explorer", widgets.epsilon_explorer(eps_models, P.gbp, wall), "eps",
-             [min(eps_models), max(eps_models)], TARGET_MS),
-            ("07", "CEM explorer", widgets.cem_explorer(cem_models, P.cem, wall), "goal_x", [3.0, 2.5], TARGET_MS),
-            ("08", "results explorer", widgets.results_explorer(runs, tasks, wall), "task", [0, 1], TARGET_MS),
-        ]
+    plan_ui = widgets.planner_explorer(base, P.gbp, P.mpc, wall)
+    task_ui = widgets.task_explorer(wall)
+    cases = [  # (notebook, widget, ui, control, values, target)
+        ("01", "task explorer", task_ui, "goal_x", [3.5, 3.0], TARGET_MS),
+        ("01", "task explorer", task_ui, "click", [(-3.0, -2.0), (-3.5, -3.0)], TARGET_MS),
+        ("02", "data explorer", widgets.data_explorer(wall), "noise_std", [0.15, 0.3], TARGET_MS),
+        ("03", "push explorer", widgets.push_explorer(base, wall), "angle_deg", [0.0, 10.0], TARGET_MS),
+        ("04", "planner explorer, open-loop", plan_ui, "goal_y", [2.0, 1.5], TARGET_MS),
+        ("04", "planner explorer, open-loop", plan_ui, "click", [(-3.0, 2.5), (-3.0, 3.0)], TARGET_MS),
+        ("04", "planner explorer, open-loop", plan_ui, "iteration", [0, 30], TARGET_MS),
+        ("05", "online round explorer", widgets.online_round_explorer(snapshots, wall), "round",
+         [0, len(snapshots) - 1], TARGET_MS),
+        ("06", "epsilon explorer", widgets.epsilon_explorer(eps_models, P.gbp, wall), "eps",
+         [min(eps_models), max(eps_models)], TARGET_MS),
+        ("07", "CEM explorer", widgets.cem_explorer(cem_models, P.cem, wall), "goal_x", [3.0, 2.5], TARGET_MS),
+        ("08", "results explorer", widgets.results_explorer(runs, tasks, wall), "task", [0, 1], TARGET_MS),
+    ]
     rows = []
     for nb, widget, ui, control, values, target in cases:
         rows.append((nb, widget, control, time_updates(ui, control, values, args.updates), target))
-    with quiet:
-        widgets.controls(plan_ui)["execution"].value = P.mpc
+    widgets.controls(plan_ui)["execution"].value = P.mpc
     rows.append(("04", f"planner explorer, {P.mpc.label}", "goal_y",
                  time_updates(plan_ui, "goal_y", [2.0, 1.5], args.updates), MPC_TARGET_MS))
 

@@ -1,26 +1,48 @@
-"""Interactive demos. Each UI is ``ipywidgets.interactive`` around a plain function that draws and
-returns a dict of numbers, so tests can drive the controls (``controls(ui)[name].value = ...``) and
-check ``ui.result``.
+"""Interactive demos with live figures.
+
+Every widget is an ``Explorer``: controls, one persistent figure whose artists are moved in place on
+each update (with ipympl, a live canvas in the notebook; outside a kernel, an off-screen Agg figure)
+and a one-line readout of the numbers. Each explorer wraps a plain function (``show_task``,
+``explore_plan``, ...) that returns a dict of numbers and, with ``draw=True``, draws the same picture as
+an ordinary static figure. Tests drive an explorer as a reader would: ``controls(ui)[name].value = ...``,
+a click on the arena (``ui.click(x, y)``), then ``ui.result``. ``snapshot(ui)`` leaves a static image of
+the live figure in the cell's output for readers without a kernel (GitHub, nbviewer).
+
+Direct manipulation: in the task, planner, push, round, epsilon and CEM explorers a click on the arena
+moves the start there (shift-click, or "click sets: goal", moves the goal); the sliders follow the
+click, so they stay the one source of truth. The planner explorer also has an iteration slider that
+steps through the optimiser's iterations of the plan shown, redrawn from a cached trace (no re-planning).
 
 Widgets only draw: what they show is computed by ``analysis`` (one planned task, pushes, landscapes)
 and scored with ``evaluation``'s metrics, exactly as the notebooks compute the same numbers in bulk.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import html
+import inspect
+import io
+import json
 import math
+import traceback
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle, Rectangle
 
 from . import analysis
 from .control import OPEN_LOOP, Execution, Episodes
 from .data import DataConfig, generate
 from .env import TaskSet, WallConfig, WallEnv
-from .planners import GBPConfig
-from .plotting import coverage_heatmap, draw_arena, draw_task, draw_trajectory, plot_landscape
+from .planners import GBPConfig, planning_cost
+from .plotting import MODEL_STYLE, REAL_STYLE, draw_arena
 from .sampling import CEMConfig
+from .world_model import rollout
 
 
 def _slider(value, lo, hi, step, description):
@@ -47,117 +69,534 @@ def _push_sliders(wall: WallConfig, start, angle_deg: float, n_steps: int) -> di
             "n_steps": _int_slider(n_steps, 1, wall.max_steps, 1, "steps")}
 
 
-def _invalid_task(env: WallEnv, start: torch.Tensor, goal: torch.Tensor | None, draw: bool) -> dict | None:
+def _np(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def _invalid_task(env: WallEnv, start: torch.Tensor, goal: torch.Tensor | None) -> tuple[dict, dict] | None:
     """None if start (1, S) and goal (1, S; None for a push) are in free space; else the widgets'
-    "invalid" result, after drawing the arena with the message."""
+    "invalid" (result, drawing): the message, shown over the arena with the start (and goal)."""
     points = start if goal is None else torch.cat([start, goal])
     if env.is_free(points).all():
         return None
     which = "start" if not env.is_free(start).all() else "goal"
     message = f"The {which} is inside the wall: move it into free space."
-    if draw:
-        fig, ax = plt.subplots(figsize=(4.5, 4.5))
-        draw_arena(ax, env.wall, title=message)
-        if goal is not None:
-            draw_task(ax, start[0], goal[0], env.wall)
-        plt.show()
-    return {"valid": False, "message": message}
+    drawing = {"start": start[0], "goal": None if goal is None else goal[0], "title": message}
+    return {"valid": False, "message": message}, drawing
 
 
-def _task(wall: WallConfig, start_x, start_y, goal_x, goal_y, draw: bool):
-    """Slider values -> (start (1, S), goal (1, S), None), or (.., .., the "invalid" result) if either
-    lies inside the wall (see ``_invalid_task``)."""
+def _task(wall: WallConfig, start_x, start_y, goal_x, goal_y):
+    """Slider values -> (start (1, S), goal (1, S), None), or (.., .., the "invalid" (result, drawing))
+    if either lies inside the wall (see ``_invalid_task``)."""
     start = torch.tensor([[start_x, start_y]], dtype=torch.float32)
     goal = torch.tensor([[goal_x, goal_y]], dtype=torch.float32)
-    return start, goal, _invalid_task(WallEnv(wall), start, goal, draw)
+    return start, goal, _invalid_task(WallEnv(wall), start, goal)
 
 
 def _verdict(outcome: dict) -> str:
     return "reaches the goal" if outcome["success"] else f"misses by {outcome['final_distance']:.2f}"
 
 
-def controls(ui: W.interactive) -> dict:
-    """The value controls of an interactive UI by their keyword name."""
-    return {w._kwarg: w for w in ui.kwargs_widgets}
+def _show_static(view_class, drawing: dict, draw: bool, **view_args) -> None:
+    """What a plain ``show_*`` function draws with ``draw=True``: the explorer's picture as an ordinary
+    (static, inline) matplotlib figure."""
+    if draw:
+        fig = plt.figure(figsize=view_class.figsize)
+        view_class(fig, **view_args).update(drawing)
+        plt.show()
 
 
-def snapshot(ui: W.interactive) -> dict:
-    """Draw the widget's current state (its defaults, right after it is built) as an ordinary figure in
+# --------------------------------------------------------------------------------------------
+# Live figures and the Explorer widget
+# --------------------------------------------------------------------------------------------
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel (notebook, nbval, voila), False in a plain Python process."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _import_ipympl():
+    """ipympl's (Canvas, FigureManager), or None without ipympl. Importing ipympl switches pyplot to
+    its backend (its ``__init__`` calls ``matplotlib.use``): the kernel's own backend (inline) is put
+    back at once, so only the explorers' figures are live and every other figure stays a static image.
+    Done once, when this module is imported in a kernel (before a notebook has drawn anything)."""
+    import matplotlib
+
+    backend = matplotlib.get_backend()
+    try:
+        from ipympl.backend_nbagg import Canvas, FigureManager
+    except ImportError:
+        return None
+    finally:
+        if matplotlib.get_backend() != backend:
+            plt.switch_backend(backend)
+    return Canvas, FigureManager
+
+
+_IPYMPL = _import_ipympl() if _in_kernel() else None
+
+
+class LiveFigure:
+    """One persistent matplotlib figure and what shows it.
+
+    In a kernel with ipympl: ``widget`` is ipympl's canvas (a live figure in the page that receives mouse
+    clicks); in a kernel without ipympl: an ``ipywidgets.Image`` refreshed with a PNG after each update
+    (no clicks); in a plain Python process (tests, benchmarks): ``widget`` is None and the figure is an
+    off-screen Agg figure that whoever reads it draws (``figure.canvas.draw()``).
+    ``redraw()`` asks for one redraw; ``redraws`` counts the requests.
+    """
+
+    def __init__(self, figsize):
+        self.figure = Figure(figsize=figsize)
+        self.widget = None
+        self.mode = "headless"
+        self.redraws = 0
+        if _in_kernel():
+            if _IPYMPL is None:
+                FigureCanvasAgg(self.figure)
+                self.widget, self.mode = W.Image(format="png"), "image"
+            else:
+                Canvas, FigureManager = _IPYMPL
+                canvas = Canvas(self.figure)
+                FigureManager(canvas, 0)  # ipympl's message handling needs a manager; not registered with pyplot
+                canvas.toolbar_visible = canvas.header_visible = canvas.footer_visible = canvas.resizable = False
+                self.widget, self.mode = canvas, "ipympl"
+        else:
+            FigureCanvasAgg(self.figure)
+
+    def redraw(self) -> None:
+        """Ask for one redraw (ipympl draws when the page asks for the new image)."""
+        self.redraws += 1
+        if self.mode == "ipympl":
+            self.figure.canvas.draw_idle()
+        elif self.mode == "image":
+            self.widget.value = self.png()
+
+    def png(self) -> bytes:
+        buf = io.BytesIO()
+        self.figure.savefig(buf, format="png", bbox_inches="tight")
+        return buf.getvalue()
+
+
+def _snap(slider, value: float) -> float:
+    """``value`` rounded to the slider's step and clipped to its range."""
+    v = round(float(value) / slider.step) * slider.step
+    return round(min(max(v, slider.min), slider.max), 10)
+
+
+def _summary(result: dict) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.3g}"
+        if isinstance(v, (list, tuple)):
+            return "(" + ", ".join(fmt(x) for x in v) + ")"
+        return str(v)
+    return " · ".join(f"{k} {fmt(v)}" for k, v in result.items())
+
+
+class Explorer(W.VBox):
+    """Controls, a live figure and a readout around ``compute``.
+
+    ``compute(**control values, **fixed) -> (result dict, drawing dict)`` runs on every change of a
+    control (``controls``: name -> widget); ``view`` (a class with a ``figsize``; ``view(figure,
+    **view_args)``, by default ``view_args = {"wall": fixed["wall"]}``) builds the figure's artists once
+    and ``view.update(drawing, **display values)`` moves them. ``display`` controls (name -> widget)
+    only change what is drawn from the last drawing, without calling ``compute`` (the planner's
+    iteration slider); ``after(explorer)`` may adjust them after each compute. ``click``: None, "start"
+    (a click on one of ``view.click_axes`` moves start_x/start_y there) or "task" (start, and the goal
+    on shift-click or with the "click sets" toggle on "goal").
+
+    ``result`` is the last result; ``controls`` the compute controls by name (``widgets.controls``);
+    ``figure`` the persistent figure; each update redraws it once.
+    """
+
+    def __init__(self, compute, view, controls: dict, fixed: dict | None = None, *, display: dict | None = None,
+                 after=None, click: str | None = None, view_args: dict | None = None):
+        if click not in (None, "start", "task"):
+            raise ValueError(f"click must be None, 'start' or 'task'; got {click!r}")
+        self.compute, self.fixed, self.after, self.click_mode = compute, dict(fixed or {}), after, click
+        self.controls, self.display_controls = dict(controls), dict(display or {})
+        self.live = LiveFigure(view.figsize)
+        self.figure = self.live.figure
+        self.view = view(self.figure, **(view_args if view_args is not None else {"wall": self.fixed["wall"]}))
+        self.result, self.drawing = None, None
+        self.updates = 0
+        self._holding, self._dirty, self._quiet = False, False, False
+        self.click_target = None
+        if click == "task":
+            self.click_target = W.ToggleButtons(options=["start", "goal"], value="start", description="click sets",
+                                                style={"button_width": "60px"}).add_class("gbp-click-target")
+        if click is not None:
+            self.figure.canvas.mpl_connect("button_press_event", self._on_click)
+        for w in self.controls.values():
+            w.observe(self._on_control, "value")
+        for w in self.display_controls.values():
+            w.observe(self._on_display, "value")
+        self.readout = W.HTML().add_class("gbp-readout")
+        self.out = W.Output()
+        boxed = [*self.controls.values(), *self.display_controls.values()]
+        if self.click_target is not None:
+            boxed.append(self.click_target)
+        panel = W.Box(boxed, layout=W.Layout(display="flex", flex_flow="row wrap")).add_class("gbp-controls")
+        shown = [panel] + ([self.live.widget] if self.live.widget is not None else []) + [self.readout, self.out]
+        super().__init__(shown)
+        self.add_class("gbp-explorer")
+        self._arena_boxes = self._click_boxes()
+        self.update()
+
+    # ---- updates ----
+    def kwargs(self) -> dict:
+        """The compute controls' values by name."""
+        return {name: w.value for name, w in self.controls.items()}
+
+    def update(self) -> None:
+        """Run ``compute`` with the controls' values and redraw the figure once."""
+        try:
+            result, drawing = self.compute(**self.kwargs(), **self.fixed)
+            self.result, self.drawing = result, drawing
+            self.updates += 1
+            if self.after is not None:
+                self._quiet = True
+                try:
+                    self.after(self)
+                finally:
+                    self._quiet = False
+            self._show()
+        except Exception:
+            self._report()
+
+    def _show(self) -> None:
+        self.view.update(self.drawing, **{name: w.value for name, w in self.display_controls.items()})
+        caption = getattr(self.view, "caption", "")
+        self.readout.value = (f"<div class='gbp-readout-text' data-arena='{html.escape(json.dumps(self._arena_boxes))}'>"
+                              f"{html.escape(_summary(self.result))}{html.escape(caption)}</div>")
+        if self.out.outputs:
+            self.out.clear_output()
+        self.live.redraw()
+
+    def _report(self) -> None:
+        """An exception in a callback: in a kernel, its traceback in the widget's output area (as
+        ``ipywidgets.interactive`` does); in a plain process, raised."""
+        if not _in_kernel():
+            raise
+        with self.out:
+            self.out.clear_output()
+            traceback.print_exc()
+
+    def _on_control(self, change) -> None:
+        if self._holding:
+            self._dirty = True
+        else:
+            self.update()
+
+    def _on_display(self, change) -> None:
+        if self._holding or self._quiet or self.drawing is None:
+            return
+        try:
+            self._show()
+        except Exception:
+            self._report()
+
+    @contextlib.contextmanager
+    def hold_updates(self):
+        """Change several controls, then update once (if any compute control changed)."""
+        self._holding, self._dirty = True, False
+        try:
+            yield self
+        finally:
+            self._holding = False
+            if self._dirty:
+                self._dirty = False
+                self.update()
+
+    # ---- direct manipulation ----
+    def place(self, which: str, x: float, y: float) -> None:
+        """Move the ``which`` ("start" or "goal") sliders to (x, y), rounded to their step: one update."""
+        if which not in ("start", "goal") or f"{which}_x" not in self.controls:
+            raise ValueError(f"this explorer cannot place {which!r}")
+        sx, sy = self.controls[f"{which}_x"], self.controls[f"{which}_y"]
+        with self.hold_updates():
+            sx.value = _snap(sx, x)
+            sy.value = _snap(sy, y)
+
+    def click(self, x: float, y: float, shift: bool = False) -> dict:
+        """A click at data coordinates (x, y) of the (first) arena, as the mouse would do it; returns the result."""
+        if self.click_mode is None:
+            raise ValueError("this explorer does not take clicks")
+        from matplotlib.backend_bases import MouseEvent
+
+        ax = self.view.click_axes[0]
+        px, py = ax.transData.transform((x, y))
+        MouseEvent("button_press_event", self.figure.canvas, px, py, button=1,
+                   modifiers=["shift"] if shift else None)._process()
+        return self.result
+
+    def _on_click(self, event) -> None:
+        if event.inaxes not in self.view.click_axes or event.xdata is None or event.button != 1:
+            return
+        try:
+            shift = "shift" in (getattr(event, "modifiers", None) or ()) or "shift" in (event.key or "")
+            goal = self.click_mode == "task" and (shift or self.click_target.value == "goal")
+            self.place("goal" if goal else "start", event.xdata, event.ydata)
+        except Exception:
+            self._report()
+
+    def _click_boxes(self) -> list:
+        """Where the clickable axes are, for the browser test: [x0, y0, width, height] as fractions of the
+        figure (from its bottom left) and [xmin, xmax, ymin, ymax] in data coordinates, per axes."""
+        boxes = []
+        for ax in getattr(self.view, "click_axes", ()):
+            ax.apply_aspect()
+            boxes.append([round(v, 5) for v in (*ax.get_position().bounds, *ax.get_xlim(), *ax.get_ylim())])
+        return boxes
+
+
+def controls(ui: Explorer) -> dict:
+    """The value controls of an explorer by their keyword name (the plain function's arguments)."""
+    if not isinstance(ui, Explorer):
+        raise TypeError(f"controls needs a widgets.Explorer; got {type(ui).__name__}")
+    return dict(ui.controls)
+
+
+def snapshot(ui: Explorer) -> dict:
+    """Show the widget's current state (its defaults, right after it is built) as a static PNG image in
     the cell's output, and return its result. A notebook rendered without a kernel (GitHub, nbviewer)
-    shows no live widget; this figure shows what the widget shows."""
-    return ui.f(**{w._kwarg: w.get_interact_value() for w in ui.kwargs_widgets})
+    shows no live widget; this image shows what the widget shows."""
+    from IPython.display import Image, display
+
+    if not isinstance(ui, Explorer):
+        raise TypeError(f"snapshot needs a widgets.Explorer; got {type(ui).__name__}")
+    display(Image(data=ui.live.png(), format="png"))
+    return ui.result
+
+
+# --------------------------------------------------------------------------------------------
+# Figure parts whose artists are made once and then moved
+# --------------------------------------------------------------------------------------------
+class _ArenaPanel:
+    """An arena axes with a start (circle), a goal (star and its success radius) and named paths
+    (``paths``: name -> (kind "real"/"model", colour, legend label)); ``task``/``path``/``title`` move them."""
+
+    def __init__(self, ax, wall: WallConfig, paths: dict, goal: bool = True, legend: str | None = "best",
+                 markers: bool = True, arena: bool = True):
+        self.ax = ax
+        if arena:
+            draw_arena(ax, wall)
+        self.lines = {}
+        for name, (kind, color, label) in paths.items():
+            style = REAL_STYLE if kind == "real" else MODEL_STYLE
+            self.lines[name], = ax.plot([], [], color=color, label=label, zorder=4, marker="." if markers else None,
+                                        markersize=4, **style)
+        self.start, = ax.plot([], [], "o", color="tab:blue", markersize=7, zorder=5, label="start")
+        self.goal = self.radius = None
+        if goal:
+            self.goal, = ax.plot([], [], "*", color="tab:red", markersize=13, zorder=5, label="goal")
+            self.radius = ax.add_patch(Circle((0.0, 0.0), wall.success_radius, color="tab:red", alpha=0.15, zorder=1,
+                                              visible=False))
+        if legend:
+            ax.legend(loc=legend, fontsize=7, framealpha=0.6)
+
+    def task(self, start, goal=None) -> None:
+        s = _np(start)
+        self.start.set_data([s[0]], [s[1]])
+        if self.goal is not None:
+            if goal is None:
+                self.goal.set_data([], [])
+                self.radius.set_visible(False)
+            else:
+                g = _np(goal)
+                self.goal.set_data([g[0]], [g[1]])
+                self.radius.set_center((float(g[0]), float(g[1])))
+                self.radius.set_visible(True)
+
+    def path(self, name: str, states=None) -> None:
+        """Show ``states`` (T+1, S) as path ``name``; None hides it."""
+        xy = np.empty((0, 2)) if states is None else _np(states)
+        self.lines[name].set_data(xy[:, 0], xy[:, 1])
+
+    def paths(self, drawing: dict) -> None:
+        """Every path from the drawing (missing ones hidden) and the task."""
+        self.task(drawing["start"], drawing.get("goal"))
+        for name in self.lines:
+            self.path(name, drawing.get(name))
+
+    def title(self, text: str) -> None:
+        self.ax.set_title(text, fontsize=9)
+
+    def relabel(self, name: str, label: str) -> None:
+        """Rename path ``name`` in the legend (its entries are the paths in order, then start and goal)."""
+        self.lines[name].set_label(label)
+        self.ax.get_legend().get_texts()[list(self.lines).index(name)].set_text(label)
+
+
+def _leave_room_for_titles(fig, lines: int = 2) -> None:
+    """``tight_layout`` for titles of up to ``lines`` lines, set later by ``update``."""
+    placeholders = [ax.get_title() for ax in fig.axes]
+    for ax in fig.axes:
+        ax.set_title("\n".join(["placeholder"] * lines), fontsize=9)
+    fig.tight_layout()
+    for ax, title in zip(fig.axes, placeholders):
+        ax.set_title(title)
+
+
+class _Image:
+    """A heat-map over the arena (imshow) with its colour bar, made once; ``set`` moves the data."""
+
+    def __init__(self, fig, ax, wall: WallConfig, cmap: str, label: str):
+        h = wall.half_size
+        self.im = ax.imshow(np.zeros((2, 2)), origin="lower", extent=[-h, h, -h, h], cmap=cmap, vmin=0, vmax=1,
+                            interpolation="nearest")
+        self.colorbar = fig.colorbar(self.im, ax=ax, shrink=0.8, label=label)
+
+    def set(self, grid_xy=None, values=None, vmax: float | None = None) -> None:
+        """Show ``values`` (R, R) over ``grid_xy`` (R, R, S) with colours up to ``vmax``; None hides it."""
+        if values is None:
+            self.im.set_visible(False)
+            return
+        xy, c = _np(grid_xy), _np(values)
+        self.im.set_data(c)
+        self.im.set_extent([xy[0, 0, 0], xy[0, -1, 0], xy[0, 0, 1], xy[-1, 0, 1]])
+        self.im.set_clim(0, vmax if vmax is not None else float(np.nanmax(c)))
+        self.im.set_visible(True)
 
 
 # --------------------------------------------------------------------------------------------
 # Notebook 01: place start and goal, compare the oracle with the straight line
 # --------------------------------------------------------------------------------------------
+class _TaskView:
+    figsize = (4.5, 4.5)
+
+    def __init__(self, fig, wall: WallConfig):
+        ax = fig.add_subplot()
+        self.arena = _ArenaPanel(ax, wall, {"oracle": ("real", "tab:green", "oracle"),
+                                            "straight line": ("real", "tab:orange", "straight line")}, legend="best")
+        self.click_axes = (ax,)
+
+    def update(self, drawing: dict) -> None:
+        self.arena.paths(drawing)
+        self.arena.title(drawing["title"])
+
+
+def _task_data(start_x, start_y, goal_x, goal_y, wall: WallConfig) -> tuple[dict, dict]:
+    start, goal, invalid = _task(wall, start_x, start_y, goal_x, goal_y)
+    if invalid:
+        return invalid
+    runs, outcome = analysis.compare_controllers(start, goal, wall)
+    out = {"valid": True, **outcome}
+    title = (f"oracle {'reaches' if out['oracle_success'] else 'misses'} the goal; "
+             f"straight line {'reaches' if out['straight_success'] else 'misses'}")
+    return out, {"start": start[0], "goal": goal[0], "oracle": runs["oracle"].states[0],
+                 "straight line": runs["straight line"].states[0], "title": title}
+
+
 def show_task(start_x: float, start_y: float, goal_x: float, goal_y: float,
               wall: WallConfig | None = None, draw: bool = True) -> dict:
     """Run the oracle and the straight-line controller on one task (``analysis.compare_controllers``);
     draw both; return the outcome."""
     wall = wall or WallConfig()
-    start, goal, invalid = _task(wall, start_x, start_y, goal_x, goal_y, draw)
-    if invalid:
-        return invalid
-    runs, outcome = analysis.compare_controllers(start, goal, wall)
-    out = {"valid": True, **outcome}
-    if draw:
-        fig, ax = plt.subplots(figsize=(4.5, 4.5))
-        draw_arena(ax, wall)
-        draw_task(ax, start[0], goal[0], wall)
-        draw_trajectory(ax, runs["oracle"].states[0], "real", color="tab:green", label="oracle", markers=True)
-        draw_trajectory(ax, runs["straight line"].states[0], "real", color="tab:orange", label="straight line",
-                        markers=True)
-        ax.set_title(f"oracle {'reaches' if out['oracle_success'] else 'misses'} the goal; "
-                     f"straight line {'reaches' if out['straight_success'] else 'misses'}", fontsize=9)
-        ax.legend(loc="best", fontsize=8)
-        plt.show()
+    out, drawing = _task_data(start_x, start_y, goal_x, goal_y, wall)
+    _show_static(_TaskView, drawing, draw, wall=wall)
     return out
 
 
-def task_explorer(wall: WallConfig | None = None) -> W.interactive:
-    """Sliders for start and goal; redraws the oracle path and the straight-line attempt."""
+def task_explorer(wall: WallConfig | None = None) -> Explorer:
+    """Sliders for start and goal (or click the arena: start; shift-click: goal); redraws the oracle path
+    and the straight-line attempt."""
     wall = wall or WallConfig()
-    return W.interactive(show_task, **_task_sliders(wall, (-3.5, -3.0), (3.5, 3.0)),
-                         wall=W.fixed(wall), draw=W.fixed(True))
+    return Explorer(_task_data, _TaskView, _task_sliders(wall, (-3.5, -3.0), (3.5, 3.0)),
+                    {"wall": wall}, click="task")
 
 
 # --------------------------------------------------------------------------------------------
 # Notebook 02: how the data-generating knobs change where the data lives
 # --------------------------------------------------------------------------------------------
+class _CoverageView:
+    """``plotting.coverage_heatmap``'s picture (log10(1 + count) of states per cell), made once."""
+    figsize = (5, 4.2)
+
+    def __init__(self, fig, wall: WallConfig, bins: int = 50):
+        ax = fig.add_subplot()
+        self.ax, self.wall, self.bins = ax, wall, bins
+        self.image = _Image(fig, ax, wall, "mako", "log10(1 + count)")
+        for x0, x1, y0, y1 in wall.wall_boxes():
+            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="white", linewidth=1.2))
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+    def update(self, drawing: dict) -> None:
+        h = self.wall.half_size
+        xy = _np(drawing["states"]).reshape(-1, 2)
+        edges = np.linspace(-h, h, self.bins + 1)
+        counts, _, _ = np.histogram2d(xy[:, 0], xy[:, 1], bins=[edges, edges])
+        centres = (edges[:-1] + edges[1:]) / 2
+        grid = np.stack(np.meshgrid(centres, centres), -1)
+        self.image.set(grid, np.log10(1 + counts.T))
+        self.image.im.set_extent([-h, h, -h, h])
+        self.ax.set_title(drawing["title"])
+
+
+def _data_data(kind: str, noise_std: float, persistence: float, n_episodes: int, wall: WallConfig):
+    ds = generate(DataConfig(kind=kind, n_episodes=int(n_episodes), noise_std=noise_std,
+                             persistence=persistence, wall=wall))
+    out = analysis.contact_statistics(ds, wall)
+    return out, {"states": ds.states, "title": f"{kind}: {100 * out['wall_contact_fraction']:.1f}% of states touch the wall"}
+
+
 def explore_data(kind: str = "expert", noise_std: float = 0.15, persistence: float = 0.8,
                  n_episodes: int = 200, wall: WallConfig | None = None, draw: bool = True) -> dict:
     """Generate a small dataset with the given knobs; draw its coverage; return its
     ``analysis.contact_statistics`` (noise_std: expert action noise as a fraction of ``wall.max_step``)."""
     wall = wall or WallConfig()
-    ds = generate(DataConfig(kind=kind, n_episodes=int(n_episodes), noise_std=noise_std,
-                             persistence=persistence, wall=wall))
-    out = analysis.contact_statistics(ds, wall)
-    if draw:
-        fig, ax = plt.subplots(figsize=(5, 4.2))
-        coverage_heatmap(ax, ds.states.reshape(-1, 2), wall,
-                         title=f"{kind}: {100 * out['wall_contact_fraction']:.1f}% of states touch the wall")
-        plt.show()
+    out, drawing = _data_data(kind, noise_std, persistence, n_episodes, wall)
+    _show_static(_CoverageView, drawing, draw, wall=wall)
     return out
 
 
-def data_explorer(wall: WallConfig | None = None) -> W.interactive:
+def data_explorer(wall: WallConfig | None = None) -> Explorer:
     """Knobs of the expert (noise) and the random walk (persistence) with a live coverage map."""
     wall = wall or WallConfig()
-    return W.interactive(explore_data, kind=W.ToggleButtons(options=["expert", "play"], value="expert"),
-                         noise_std=_slider(0.15, 0.0, 1.0, 0.05, "expert noise"),
-                         persistence=_slider(0.8, 0.0, 0.95, 0.05, "persistence"),
-                         n_episodes=_int_slider(200, 20, 1000, 20, "episodes"),
-                         wall=W.fixed(wall), draw=W.fixed(True))
+    return Explorer(_data_data, _CoverageView,
+                    {"kind": W.ToggleButtons(options=["expert", "play"], value="expert"),
+                     "noise_std": _slider(0.15, 0.0, 1.0, 0.05, "expert noise"),
+                     "persistence": _slider(0.8, 0.0, 0.95, 0.05, "persistence"),
+                     "n_episodes": _int_slider(200, 20, 1000, 20, "episodes")}, {"wall": wall})
 
 
 # --------------------------------------------------------------------------------------------
 # Notebook 03: the model's view versus reality for a straight push
 # --------------------------------------------------------------------------------------------
-def _draw_push(ax, pushed: dict, wall: WallConfig, model_label: str) -> None:
-    draw_arena(ax, wall)
-    draw_trajectory(ax, pushed["real"], "real", color="black", label="real", markers=True)
-    draw_trajectory(ax, pushed["model"], "model", color="tab:purple", label=model_label, markers=True)
+def _push_panel(ax, wall: WallConfig, model_label: str) -> _ArenaPanel:
+    return _ArenaPanel(ax, wall, {"real": ("real", "black", "real"), "model": ("model", "tab:purple", model_label)},
+                       goal=False, legend="upper left")
+
+
+class _PushView:
+    figsize = (4.5, 4.5)
+
+    def __init__(self, fig, wall: WallConfig):
+        ax = fig.add_subplot()
+        self.arena = _push_panel(ax, wall, "world model")
+        self.click_axes = (ax,)
+
+    def update(self, drawing: dict) -> None:
+        self.arena.paths(drawing)
+        self.arena.title(drawing["title"])
+
+
+def _push_data(world_model, start_x, start_y, angle_deg, n_steps, wall: WallConfig):
+    start = torch.tensor([[start_x, start_y]], dtype=torch.float32)
+    invalid = _invalid_task(WallEnv(wall), start, None)
+    if invalid:
+        return invalid
+    pushed = analysis.push(world_model, start[0], angle_deg, n_steps, wall)
+    out = {"valid": True, **{k: pushed[k] for k in ("real_final", "model_final", "final_error", "model_passes_wall")}}
+    return out, {"start": start[0], "real": pushed["real"], "model": pushed["model"],
+                 "title": f"{int(n_steps)} steps: model ends {out['final_error']:.2f} away from reality"}
 
 
 def compare_push(world_model, start_x: float, start_y: float, angle_deg: float, n_steps: int,
@@ -165,31 +604,155 @@ def compare_push(world_model, start_x: float, start_y: float, angle_deg: float, 
     """Push from (start_x, start_y) at full speed in direction ``angle_deg`` for ``n_steps`` steps, in
     the real world and in the model (``analysis.push``); draw both; return where each ended and the gap."""
     wall = wall or WallConfig()
-    start = torch.tensor([[start_x, start_y]], dtype=torch.float32)
-    invalid = _invalid_task(WallEnv(wall), start, None, draw)
-    if invalid:
-        return invalid
-    pushed = analysis.push(world_model, start[0], angle_deg, n_steps, wall)
-    out = {"valid": True, **{k: pushed[k] for k in ("real_final", "model_final", "final_error", "model_passes_wall")}}
-    if draw:
-        fig, ax = plt.subplots(figsize=(4.5, 4.5))
-        _draw_push(ax, pushed, wall, "world model")
-        ax.set_title(f"{int(n_steps)} steps: model ends {out['final_error']:.2f} away from reality", fontsize=9)
-        ax.legend(loc="upper left", fontsize=8)
-        plt.show()
+    out, drawing = _push_data(world_model, start_x, start_y, angle_deg, n_steps, wall)
+    _show_static(_PushView, drawing, draw, wall=wall)
     return out
 
 
-def push_explorer(world_model, wall: WallConfig | None = None) -> W.interactive:
-    """Sliders for a start, a push direction and a number of steps; model (dashed) vs reality (solid)."""
+def push_explorer(world_model, wall: WallConfig | None = None) -> Explorer:
+    """Sliders for a start (or click the arena), a push direction and a number of steps; model (dashed)
+    vs reality (solid)."""
     wall = wall or WallConfig()
-    return W.interactive(compare_push, world_model=W.fixed(world_model), **_push_sliders(wall, (-3.0, 3.0), 0.0, 12),
-                         wall=W.fixed(wall), draw=W.fixed(True))
+    return Explorer(_push_data, _PushView, _push_sliders(wall, (-3.0, 3.0), 0.0, 12),
+                    {"world_model": world_model, "wall": wall}, click="start")
 
 
 # --------------------------------------------------------------------------------------------
-# Notebook 04: re-plan one task with GBP and watch the plan meet reality
+# Notebook 04: re-plan one task with GBP, watch the plan meet reality, step through its iterations
 # --------------------------------------------------------------------------------------------
+def _plan_one_traced(world_model, config: GBPConfig, start, goal, wall: WallConfig, execution: Execution,
+                     horizon: int):
+    """``analysis.plan_one`` with the first plan's ``Plan.trace`` (the chosen restart's actions at every
+    iteration): the same call, the same planning and the same outcome as without the trace.
+
+    Until ``analysis.plan_one`` takes ``trace`` itself, a temporary shim: during the call, the planner
+    that plan_one builds (through ``analysis.make_planner``) is wrapped so that its first call, the
+    first plan, passes ``trace=True``; nothing else changes and nothing is planned twice."""
+    if "trace" in inspect.signature(analysis.plan_one).parameters:
+        return analysis.plan_one(world_model, config, start, goal, wall, execution, horizon=horizon, trace=True)
+    build = analysis.make_planner
+
+    def make_tracing_planner(*args, **kwargs):
+        planner, calls = build(*args, **kwargs), []
+
+        def first_plan_traced(*plan_args, **plan_kwargs):
+            calls.append(None)
+            return planner(*plan_args, **plan_kwargs, trace=len(calls) == 1)
+        return first_plan_traced
+
+    analysis.make_planner = make_tracing_planner
+    try:
+        return analysis.plan_one(world_model, config, start, goal, wall, execution, horizon=horizon)
+    finally:
+        analysis.make_planner = build
+
+
+def _iterations(world_model, config: GBPConfig, plan, start, goal, wall: WallConfig) -> dict:
+    """The plan GBP keeps after each iteration, from the first plan's trace: kept (I+1,) the iterate
+    kept after i iterations (the best model cost so far; after the last one, the returned plan),
+    model (I+1, H+1, S) its predicted path, real (I+1, H+1, S) the same actions executed open-loop,
+    model_cost and real_cost (I+1,) their final distances to the goal."""
+    trace = plan.trace[:, 0].cpu()  # (I+1, H, A)
+    n = trace.shape[0]
+    device = next(world_model.parameters()).device
+    starts, goals = start.expand(n, -1), goal.expand(n, -1)
+    with torch.no_grad():
+        costs = planning_cost(rollout(world_model, starts.to(device), trace.to(device)), goals.to(device),
+                              config.cost, config.discount).cpu()
+    costs = torch.where(torch.isfinite(costs), costs, torch.full_like(costs, math.inf))
+    # the iterate the planner returned; from there on it is the one kept (exact, whatever rounding says)
+    final = int((trace - plan.actions[0].cpu()).abs().flatten(1).amax(1).argmin())
+    kept, best = [], 0
+    for i in range(n):
+        best = final if i >= final else (i if costs[i] < costs[best] else best)
+        kept.append(best)
+    actions = trace[kept]
+    actions[final:] = plan.actions[0].cpu()
+    with torch.no_grad():
+        model = rollout(world_model, starts.to(device), actions.to(device)).cpu()
+    real = WallEnv(wall).rollout(starts, actions)
+    return {"kept": kept, "actions": actions, "model": model, "real": real,
+            "model_cost": (model[:, -1] - goals).norm(dim=-1), "real_cost": (real[:, -1] - goals).norm(dim=-1)}
+
+
+class _PlanView:
+    """Left: the arena with reality (the executed episode), the model's path of the plan kept at the
+    shown iteration and the same actions in reality. Right: model and real final distance of the kept
+    plan per iteration, the shown iteration marked."""
+    figsize = (9.0, 4.2)
+
+    def __init__(self, fig, wall: WallConfig):
+        ax, cost_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})
+        self.arena = _ArenaPanel(ax, wall, {"reality": ("real", "black", "reality"),
+                                            "plan real": ("real", "tab:orange", "plan at iteration, in reality"),
+                                            "plan model": ("model", "tab:purple", "model: plan at iteration")})
+        self.arena.lines["plan real"].set(linewidth=1.0, alpha=0.8)
+        self.cost_ax, self.wall = cost_ax, wall
+        self.model_cost, = cost_ax.plot([], [], color="tab:purple", label="model's predicted final distance")
+        self.real_cost, = cost_ax.plot([], [], color="tab:orange", label="real final distance")
+        self.marker = cost_ax.axvline(0, color="gray", linewidth=1)
+        cost_ax.axhline(wall.success_radius, color="gray", linestyle=":", label="success radius")
+        cost_ax.set(xlabel="GBP iteration", ylabel="final distance of the kept plan", yscale="log")
+        cost_ax.legend(fontsize=7, loc="best", framealpha=0.6)
+        _leave_room_for_titles(fig)
+        self.click_axes = (ax,)
+        self.caption = ""
+
+    def update(self, drawing: dict, iteration: int | None = None) -> None:
+        self.arena.paths(drawing)
+        it = drawing.get("iterations")
+        self.caption = ""
+        if it is None:  # no trace (a plain ``explore_plan(draw=True)`` call), or the start or goal is in the wall
+            for line in (self.model_cost, self.real_cost):
+                line.set_data([], [])
+            self.marker.set_visible(False)
+            self.cost_ax.set_title("")
+            self.arena.title(drawing["title"])
+            return
+        n = len(it["kept"])
+        i = n - 1 if iteration is None else min(max(int(iteration), 0), n - 1)
+        self.arena.path("plan model", it["model"][i])
+        self.arena.path("plan real", it["real"][i])
+        xs = np.arange(n)
+        floor = 1e-3  # log axis: a perfect plan stays visible
+        self.model_cost.set_data(xs, np.maximum(_np(it["model_cost"]), floor))
+        self.real_cost.set_data(xs, np.maximum(_np(it["real_cost"]), floor))
+        self.marker.set_xdata([i, i])
+        self.marker.set_visible(True)
+        self.cost_ax.set_xlim(-0.5, max(n - 0.5, 1))
+        top = max(float(it["real_cost"].max()), float(it["model_cost"].max()), self.wall.success_radius)
+        self.cost_ax.set_ylim(floor * 0.8, top * 1.5)
+        self.cost_ax.set_title(f"iteration {i} of {n - 1}: the model predicts {float(it['model_cost'][i]):.2f}, "
+                               f"reality {float(it['real_cost'][i]):.2f}", fontsize=9)
+        self.arena.title(drawing["title"])
+        self.caption = f" · shown: iteration {i} (kept iterate {it['kept'][i]})"
+
+
+def _plan_data(world_model, start_x, start_y, goal_x, goal_y, log10_lr, iterations, horizon, restarts,
+               execution: Execution, gbp: GBPConfig, wall: WallConfig, trace: bool = False):
+    if not isinstance(execution, Execution):
+        raise TypeError(f"execution must be a control.Execution (OPEN_LOOP or presets().mpc); got {execution!r}")
+    start, goal, invalid = _task(wall, start_x, start_y, goal_x, goal_y)
+    if invalid:
+        return invalid
+    config = dataclasses.replace(gbp, iterations=int(iterations), lr=10.0 ** float(log10_lr), restarts=int(restarts))
+    if trace:
+        ep, plan, outcome = _plan_one_traced(world_model, config, start, goal, wall, execution, int(horizon))
+    else:  # exactly the non-widget code path
+        ep, plan, outcome = analysis.plan_one(world_model, config, start, goal, wall, execution, horizon=int(horizon))
+    out = {"valid": True, **outcome}
+    open_loop = execution.mode == "open-loop"
+    title = (f"{'open-loop' if open_loop else 'MPC'}: reality {_verdict(out)}\n(model cost {out['model_cost']:.3f}; "
+             f"{out['wm_evals'] / 1e3:.0f}k model evals, {out['seconds']:.2f} s)")
+    drawing = {"start": start[0], "goal": goal[0], "reality": ep.states[0].cpu(), "title": title, "plan": plan}
+    if trace:
+        drawing["iterations"] = _iterations(world_model, config, plan, start, goal, wall)
+    else:  # no trace: the first plan as the model sees it
+        drawing["plan model"] = ep.first_plan_states[0].cpu()
+        drawing["plan real"] = WallEnv(wall).rollout(start, plan.actions.cpu())[0]
+    return out, drawing
+
+
 def explore_plan(world_model, start_x: float, start_y: float, goal_x: float, goal_y: float,
                  log10_lr: float, iterations: int, horizon: int, restarts: int, execution: Execution,
                  gbp: GBPConfig, wall: WallConfig | None = None, draw: bool = True) -> dict:
@@ -204,51 +767,94 @@ def explore_plan(world_model, start_x: float, start_y: float, goal_x: float, goa
     Returns a dict: valid and ``analysis.plan_one``'s outcome. A start or goal inside the wall gives
     {"valid": False, "message": ...}.
     """
-    if not isinstance(execution, Execution):
-        raise TypeError(f"execution must be a control.Execution (OPEN_LOOP or presets().mpc); got {execution!r}")
     wall = wall or WallConfig()
-    start, goal, invalid = _task(wall, start_x, start_y, goal_x, goal_y, draw)
-    if invalid:
-        return invalid
-    config = dataclasses.replace(gbp, iterations=int(iterations), lr=10.0 ** float(log10_lr), restarts=int(restarts))
-    ep, _, outcome = analysis.plan_one(world_model, config, start, goal, wall, execution, horizon=int(horizon))
-    out = {"valid": True, **outcome}
-    if draw:
-        fig, ax = plt.subplots(figsize=(4.5, 4.5))
-        draw_arena(ax, wall)
-        draw_task(ax, start[0], goal[0], wall)
-        draw_trajectory(ax, ep.states[0].cpu(), "real", color="black", label="reality", markers=True)
-        open_loop = execution.mode == "open-loop"
-        draw_trajectory(ax, ep.first_plan_states[0].cpu(), "model", color="tab:purple",
-                        label="model: plan" if open_loop else "model: first plan", markers=True)
-        ax.set_title(f"{'open-loop' if open_loop else 'MPC'}: reality {_verdict(out)}\n(model cost "
-                     f"{out['model_cost']:.3f}; {out['wm_evals'] / 1e3:.0f}k model evals, {out['seconds']:.2f} s)",
-                     fontsize=9)
-        ax.legend(loc="lower left", fontsize=8)
-        plt.show()
+    out, drawing = _plan_data(world_model, start_x, start_y, goal_x, goal_y, log10_lr, iterations, horizon,
+                              restarts, execution, gbp, wall, trace=draw)
+    _show_static(_PlanView, drawing, draw, wall=wall)
     return out
 
 
-def planner_explorer(world_model, gbp: GBPConfig, mpc: Execution, wall: WallConfig | None = None) -> W.interactive:
-    """Controls for one task and the GBP knobs (learning rate, iterations, horizon, restarts, open-loop
-    or ``mpc``); each change re-plans and redraws model (dashed) versus reality (solid). ``gbp`` gives
-    every other setting (``presets().gbp``)."""
+def _follow_iterations(ui: Explorer) -> None:
+    """After a new plan: the iteration slider spans its iterations and shows the last (the plan executed)."""
+    slider = ui.display_controls["iteration"]
+    it = ui.drawing.get("iterations")
+    last = 0 if it is None else len(it["kept"]) - 1
+    slider.max = max(last, 1)
+    slider.value = last
+    slider.disabled = it is None
+
+
+def planner_explorer(world_model, gbp: GBPConfig, mpc: Execution, wall: WallConfig | None = None) -> Explorer:
+    """Controls for one task (sliders, or click the arena: start; shift-click: goal) and the GBP knobs
+    (learning rate, iterations, horizon, restarts, open-loop or ``mpc``); each change re-plans and redraws
+    model (dashed) versus reality (solid). The "show iteration" slider steps through the optimiser's
+    iterations of the (first) plan without re-planning. ``gbp`` gives every other setting (``presets().gbp``)."""
     wall = wall or WallConfig()
-    return W.interactive(explore_plan, world_model=W.fixed(world_model),
-                         **_task_sliders(wall, (-3.0, 3.0), (3.0, 2.0)),
-                         log10_lr=W.FloatSlider(value=-1.0, min=-3.0, max=0.0, step=0.1, description="log10 lr",
-                                                continuous_update=False, readout_format=".1f"),
-                         iterations=_int_slider(60, 0, 300, 10, "iterations"),
-                         horizon=_int_slider(wall.max_steps, 5, 2 * wall.max_steps, 1, "horizon"),
-                         restarts=_int_slider(8, 1, 16, 1, "restarts"),
-                         execution=W.ToggleButtons(options=[("open-loop", OPEN_LOOP), ("MPC", mpc)], value=OPEN_LOOP,
-                                                   description="execution"),
-                         gbp=W.fixed(gbp), wall=W.fixed(wall), draw=W.fixed(True))
+    sliders = {**_task_sliders(wall, (-3.0, 3.0), (3.0, 2.0)),
+               "log10_lr": W.FloatSlider(value=-1.0, min=-3.0, max=0.0, step=0.1, description="log10 lr",
+                                         continuous_update=False, readout_format=".1f"),
+               "iterations": _int_slider(60, 0, 300, 10, "iterations"),
+               "horizon": _int_slider(wall.max_steps, 5, 2 * wall.max_steps, 1, "horizon"),
+               "restarts": _int_slider(8, 1, 16, 1, "restarts"),
+               "execution": W.ToggleButtons(options=[("open-loop", OPEN_LOOP), ("MPC", mpc)], value=OPEN_LOOP,
+                                            description="execution")}
+    iteration = W.IntSlider(value=60, min=0, max=300, description="show iteration", continuous_update=True,
+                            style={"description_width": "initial"})
+    return Explorer(_plan_data, _PlanView, sliders,
+                    {"world_model": world_model, "gbp": gbp, "wall": wall, "trace": True},
+                    display={"iteration": iteration}, after=_follow_iterations, click="task")
 
 
 # --------------------------------------------------------------------------------------------
 # Notebook 05: the model's wall, round by round of online finetuning
 # --------------------------------------------------------------------------------------------
+class _RoundView:
+    figsize = (9.6, 4.4)
+
+    def __init__(self, fig, wall: WallConfig):
+        ax_map, ax_push = fig.subplots(1, 2)
+        self.map = _Image(fig, ax_map, wall, "magma", "|model end - real end|")
+        self.map_panel = _ArenaPanel(ax_map, wall, {"leaks": ("real", "tab:cyan", "model passes the wall")},
+                                     goal=False, legend=None)
+        leaks = self.map_panel.lines["leaks"]
+        leaks.set(linestyle="none", marker=".", markersize=3, zorder=6)
+        self.map_panel.start.set(markeredgecolor="white", zorder=7)
+        ax_map.legend(handles=[leaks], loc="lower left", fontsize=7)
+        self.push = _push_panel(ax_push, wall, "model")
+        self.wall = wall
+        self.click_axes = (ax_push, ax_map)
+
+    def update(self, drawing: dict) -> None:
+        self.map.set(drawing.get("grid_xy"), drawing.get("error"), drawing.get("vmax"))
+        self.map_panel.paths(drawing)
+        self.map_panel.title(drawing.get("map_title", drawing["title"]))
+        self.push.paths(drawing)
+        self.push.title(drawing["title"])
+        self.push.relabel("model", drawing.get("model_label", "model"))
+
+
+def _round_data(snapshots, round, start_x, start_y, angle_deg, n_steps, wall: WallConfig, resolution: int):
+    r = int(round)
+    if not 0 <= r < len(snapshots):
+        raise ValueError(f"round must be in [0, {len(snapshots) - 1}]; got {r}")
+    start = torch.tensor([[start_x, start_y]], dtype=torch.float32)
+    invalid = _invalid_task(WallEnv(wall), start, None)
+    if invalid:
+        return invalid
+    pushed = analysis.push(snapshots[r], start[0], angle_deg, n_steps, wall)
+    pm = analysis.push_map(snapshots[r], angle_deg, n_steps, wall, resolution)
+    out = {"valid": True, "round": r,
+           **{k: pushed[k] for k in ("real_final", "model_final", "final_error", "model_passes_wall")},
+           **{k: pm[k] for k in ("leak_fraction", "blocked_error", "free_error", "n_blocked")}}
+    n = int(n_steps)
+    return out, {"start": start[0], "real": pushed["real"], "model": pushed["model"], "model_label": f"model, round {r}",
+                 "grid_xy": pm["grid_xy"], "error": pm["error"], "vmax": wall.max_step * n * math.sqrt(2),
+                 "leaks": pm["grid_xy"][pm["leaks"]],
+                 "map_title": f"round {r}: model error of a {n}-step push\n"
+                              f"(lets {100 * out['leak_fraction']:.0f}% of blocked pushes through the wall)",
+                 "title": f"one push: the model ends {out['final_error']:.2f} away from reality"}
+
+
 def show_round(snapshots, round: int, start_x: float, start_y: float, angle_deg: float = 0.0, n_steps: int = 4,
                wall: WallConfig | None = None, draw: bool = True, resolution: int = 41) -> dict:
     """The wall as seen by the model after ``round`` rounds of finetuning (``snapshots[0]`` = the model
@@ -260,55 +866,84 @@ def show_round(snapshots, round: int, start_x: float, start_y: float, angle_deg:
     blocked_error, free_error, n_blocked. A start inside the wall gives {"valid": False, "message": ...}.
     """
     wall = wall or WallConfig()
-    r = int(round)
-    if not 0 <= r < len(snapshots):
-        raise ValueError(f"round must be in [0, {len(snapshots) - 1}]; got {r}")
-    start = torch.tensor([[start_x, start_y]], dtype=torch.float32)
-    invalid = _invalid_task(WallEnv(wall), start, None, draw)
-    if invalid:
-        return invalid
-    pushed = analysis.push(snapshots[r], start[0], angle_deg, n_steps, wall)
-    pm = analysis.push_map(snapshots[r], angle_deg, n_steps, wall, resolution)
-    out = {"valid": True, "round": r,
-           **{k: pushed[k] for k in ("real_final", "model_final", "final_error", "model_passes_wall")},
-           **{k: pm[k] for k in ("leak_fraction", "blocked_error", "free_error", "n_blocked")}}
-    if draw:
-        n = int(n_steps)
-        fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.4))
-        im = plot_landscape(axes[0], pm["grid_xy"], pm["error"], wall, vmax=wall.max_step * n * math.sqrt(2),
-                            cmap="magma", success_contour=False,
-                            title=f"round {r}: model error of a {n}-step push\n"
-                                  f"(lets {100 * out['leak_fraction']:.0f}% of blocked pushes through the wall)")
-        axes[0].title.set_fontsize(9)
-        leak_xy = pm["grid_xy"][pm["leaks"]]
-        axes[0].plot(leak_xy[:, 0], leak_xy[:, 1], ".", color="tab:cyan", markersize=3, zorder=6,
-                     label="model passes the wall")
-        axes[0].plot(start_x, start_y, "o", color="tab:blue", markeredgecolor="white", markersize=7, zorder=7)
-        axes[0].legend(loc="lower left", fontsize=7)
-        fig.colorbar(im, ax=axes[0], shrink=0.8, label="|model end - real end|")
-        _draw_push(axes[1], pushed, wall, f"model, round {r}")
-        axes[1].set_title(f"one push: the model ends {out['final_error']:.2f} away from reality", fontsize=9)
-        axes[1].legend(loc="upper left", fontsize=8)
-        plt.show()
+    out, drawing = _round_data(snapshots, round, start_x, start_y, angle_deg, n_steps, wall, resolution)
+    _show_static(_RoundView, drawing, draw, wall=wall)
     return out
 
 
 def online_round_explorer(snapshots, wall: WallConfig | None = None, start=(-2.0, 3.0), angle_deg: float = 0.0,
-                          n_steps: int = 6) -> W.interactive:
+                          n_steps: int = 6) -> Explorer:
     """A round slider over ``snapshots`` (index 0 = the model before finetuning, r = after round r) with
-    sliders for a push (start, direction, steps); redraws ``show_round``."""
+    sliders for a push (start, direction, steps; or click either arena to move the start); redraws
+    ``show_round``'s picture."""
     wall = wall or WallConfig()
     if len(snapshots) < 1:
         raise ValueError("online_round_explorer needs at least one model")
-    return W.interactive(show_round, snapshots=W.fixed(list(snapshots)),
-                         round=_int_slider(0, 0, len(snapshots) - 1, 1, "round"),
-                         **_push_sliders(wall, start, angle_deg, n_steps),
-                         wall=W.fixed(wall), draw=W.fixed(True), resolution=W.fixed(41))
+    return Explorer(_round_data, _RoundView,
+                    {"round": _int_slider(0, 0, len(snapshots) - 1, 1, "round"),
+                     **_push_sliders(wall, start, angle_deg, n_steps)},
+                    {"snapshots": list(snapshots), "wall": wall, "resolution": 41}, click="start")
 
 
 # --------------------------------------------------------------------------------------------
 # Notebook 06: the landscape and a plan as the adversarial budget epsilon grows
 # --------------------------------------------------------------------------------------------
+class _LandscapeView:
+    """Left: a cost landscape over the arena (``plotting.plot_landscape``'s picture, with its success
+    contour) and the task; right: the plan in the arena, reality (solid) and model (dashed)."""
+    figsize = (9.6, 4.4)
+
+    def __init__(self, fig, wall: WallConfig, model_color: str = "tab:purple", width_ratios=(1, 1)):
+        ax_map, ax_plan = fig.subplots(1, 2, gridspec_kw={"width_ratios": list(width_ratios)})
+        self.map = _Image(fig, ax_map, wall, "viridis", "predicted final distance")
+        self.map_panel = _ArenaPanel(ax_map, wall, {}, legend=None)
+        self.plan = _ArenaPanel(ax_plan, wall, {"reality": ("real", "black", "reality"),
+                                                "model": ("model", model_color, "model: plan")})
+        self.wall, self.contour = wall, None
+        self.click_axes = (ax_plan, ax_map)
+
+    def update(self, drawing: dict) -> None:
+        self.map.set(drawing.get("grid_xy"), drawing.get("cost"), drawing.get("vmax"))
+        if self.contour is not None:  # a contour cannot be moved: it is the one artist drawn anew
+            self.contour.remove()
+            self.contour = None
+        c = drawing.get("cost")
+        r = self.wall.success_radius
+        if c is not None and (c <= r).any() and (c > r).any():
+            xy = _np(drawing["grid_xy"])
+            self.contour = self.map_panel.ax.contour(xy[..., 0], xy[..., 1], _np(c), levels=[r], colors="white",
+                                                     linewidths=1.0)
+        self.map_panel.paths(drawing)
+        self.map_panel.title(drawing.get("map_title", drawing["title"]))
+        self.plan.paths(drawing)
+        self.plan.title(drawing["title"])
+
+
+def _epsilon_data(models: dict, eps, start_x, start_y, goal_x, goal_y, gbp: GBPConfig, wall: WallConfig,
+                  resolution: int):
+    key = float(eps)
+    if key not in models:
+        raise ValueError(f"eps must be one of {sorted(models)}; got {eps}")
+    model = models[key]
+    start, goal, invalid = _task(wall, start_x, start_y, goal_x, goal_y)
+    if invalid:
+        return invalid
+    H = wall.max_steps
+    grid, model_cost = analysis.landscape(start[0], goal[0], wall, H, model, resolution)
+    _, real_cost = analysis.landscape(start[0], goal[0], wall, H, None, resolution)
+    ep, plan, outcome = analysis.plan_one(model, gbp, start, goal, wall, OPEN_LOOP)
+    out = {"valid": True, "eps": key,
+           "roughness": analysis.roughness(grid, model_cost), "real_roughness": analysis.roughness(grid, real_cost),
+           "success": outcome["success"], "final_distance": outcome["final_distance"],
+           "model_final_distance": outcome["model_final_distance"],
+           "false_valley": analysis.false_valley(model_cost, real_cost, wall.success_radius)}
+    return out, {"start": start[0], "goal": goal[0], "grid_xy": grid, "cost": model_cost,
+                 "vmax": float(real_cost.max()), "reality": ep.states[0].cpu(), "model": ep.first_plan_states[0].cpu(),
+                 "map_title": f"model landscape, eps = {key:g}\n(roughness {out['roughness']:.2f}; "
+                              f"real {out['real_roughness']:.2f})",
+                 "title": f"open-loop GBP: reality {_verdict(out)}"}
+
+
 def show_epsilon(models: dict, eps: float, start_x: float, start_y: float, goal_x: float, goal_y: float,
                  gbp: GBPConfig, wall: WallConfig | None = None, draw: bool = True, resolution: int = 31) -> dict:
     """The planning-cost landscape (``analysis.landscape``, the two-leg waypoint slice of notebook 04)
@@ -321,59 +956,83 @@ def show_epsilon(models: dict, eps: float, start_x: float, start_y: float, goal_
     waypoint promises success but really fails). A start or goal in the wall gives {"valid": False, ...}.
     """
     wall = wall or WallConfig()
-    key = float(eps)
-    if key not in models:
-        raise ValueError(f"eps must be one of {sorted(models)}; got {eps}")
-    model = models[key]
-    start, goal, invalid = _task(wall, start_x, start_y, goal_x, goal_y, draw)
-    if invalid:
-        return invalid
-    H = wall.max_steps
-    grid, model_cost = analysis.landscape(start[0], goal[0], wall, H, model, resolution)
-    _, real_cost = analysis.landscape(start[0], goal[0], wall, H, None, resolution)
-    ep, plan, outcome = analysis.plan_one(model, gbp, start, goal, wall, OPEN_LOOP)
-    out = {"valid": True, "eps": key,
-           "roughness": analysis.roughness(grid, model_cost), "real_roughness": analysis.roughness(grid, real_cost),
-           "success": outcome["success"], "final_distance": outcome["final_distance"],
-           "model_final_distance": outcome["model_final_distance"],
-           "false_valley": analysis.false_valley(model_cost, real_cost, wall.success_radius)}
-    if draw:
-        fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.4))
-        vmax = float(real_cost.max())
-        im = plot_landscape(axes[0], grid, model_cost, wall, start=start[0], goal=goal[0], vmax=vmax,
-                            title=f"model landscape, eps = {key:g}\n(roughness {out['roughness']:.2f}; "
-                                  f"real {out['real_roughness']:.2f})")
-        axes[0].title.set_fontsize(9)
-        fig.colorbar(im, ax=axes[0], shrink=0.8, label="predicted final distance")
-        draw_arena(axes[1], wall)
-        draw_task(axes[1], start[0], goal[0], wall)
-        draw_trajectory(axes[1], ep.states[0].cpu(), "real", color="black", label="reality", markers=True)
-        draw_trajectory(axes[1], ep.first_plan_states[0].cpu(), "model", color="tab:purple", label="model: plan",
-                        markers=True)
-        axes[1].set_title(f"open-loop GBP: reality {_verdict(out)}", fontsize=9)
-        axes[1].legend(loc="lower left", fontsize=8)
-        plt.show()
+    out, drawing = _epsilon_data(models, eps, start_x, start_y, goal_x, goal_y, gbp, wall, resolution)
+    _show_static(_LandscapeView, drawing, draw, wall=wall)
     return out
 
 
 def epsilon_explorer(models: dict, gbp: GBPConfig, wall: WallConfig | None = None,
-                     start=(-3.0, 3.0), goal=(3.0, 2.0)) -> W.interactive:
-    """An eps slider over ``models`` ({eps: finetuned model}) plus start/goal sliders; redraws
-    ``show_epsilon`` (landscape slice and open-loop ``gbp`` plan)."""
+                     start=(-3.0, 3.0), goal=(3.0, 2.0)) -> Explorer:
+    """An eps slider over ``models`` ({eps: finetuned model}) plus start/goal sliders (or click either
+    arena: start; shift-click: goal); redraws ``show_epsilon``'s picture (landscape slice and open-loop
+    ``gbp`` plan)."""
     wall = wall or WallConfig()
     if not models:
         raise ValueError("epsilon_explorer needs at least one model, e.g. {0.0: base_model}")
     options = sorted(float(e) for e in models)
-    return W.interactive(show_epsilon, models=W.fixed({float(k): v for k, v in models.items()}),
-                         eps=W.SelectionSlider(options=options, value=options[0], description="epsilon",
-                                               continuous_update=False),
-                         **_task_sliders(wall, start, goal),
-                         gbp=W.fixed(gbp), wall=W.fixed(wall), draw=W.fixed(True), resolution=W.fixed(31))
+    return Explorer(_epsilon_data, _LandscapeView,
+                    {"eps": W.SelectionSlider(options=options, value=options[0], description="epsilon",
+                                              continuous_update=False),
+                     **_task_sliders(wall, start, goal)},
+                    {"models": {float(k): v for k, v in models.items()}, "gbp": gbp, "wall": wall, "resolution": 31},
+                    click="task")
 
 
 # --------------------------------------------------------------------------------------------
 # Notebook 07: CEM's population and iterations
 # --------------------------------------------------------------------------------------------
+class _CEMView:
+    figsize = (9.0, 4.2)
+
+    def __init__(self, fig, wall: WallConfig):
+        ax, cost_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})
+        self.arena = _ArenaPanel(ax, wall, {"reality": ("real", "black", "reality"),
+                                            "model": ("model", "tab:green", "model")})
+        self.history, = cost_ax.plot([], [], marker="o", color="tab:green")
+        cost_ax.axhline(wall.success_radius, color="gray", linestyle=":", label="success radius")
+        cost_ax.set(xlabel="CEM round", ylabel="best predicted final distance", yscale="log",
+                    title="what the model promises")
+        cost_ax.legend(fontsize=8)
+        self.cost_ax, self.wall = cost_ax, wall
+        _leave_room_for_titles(fig)
+        self.click_axes = (ax,)
+
+    def update(self, drawing: dict) -> None:
+        self.arena.paths(drawing)
+        self.arena.title(drawing["title"])
+        self.arena.relabel("model", drawing.get("model_label", "model"))
+        history = drawing.get("history")
+        if history is None:
+            self.history.set_data([], [])
+            return
+        h = np.maximum(_np(history), 1e-4)  # log axis: a perfect plan stays visible
+        self.history.set_data(np.arange(len(h)), h)
+        self.cost_ax.set_xlim(-0.5, max(len(h) - 0.5, 1))
+        self.cost_ax.set_ylim(min(h.min(), self.wall.success_radius) * 0.7, max(h.max(), self.wall.success_radius) * 1.4)
+
+
+def _cem_data(models: dict, model: str, population, iterations, start_x, start_y, goal_x, goal_y, cem: CEMConfig,
+              wall: WallConfig):
+    if model not in models:
+        raise ValueError(f"model must be one of {list(models)}; got {model!r}")
+    population, iterations = int(population), int(iterations)
+    if population < 2 or iterations < 0:
+        raise ValueError(f"population must be >= 2 and iterations >= 0; got {population}, {iterations}")
+    start, goal, invalid = _task(wall, start_x, start_y, goal_x, goal_y)
+    if invalid:
+        return invalid
+    config = dataclasses.replace(cem, population=population, elites=max(1, population // 10), iterations=iterations)
+    ep, plan, outcome = analysis.plan_one(models[model], config, start, goal, wall, OPEN_LOOP)
+    out = {"valid": True, "success": outcome["success"], "final_distance": outcome["final_distance"],
+           "model_cost": float(plan.cost[0]),  # the best sequence's cost, as CEM ranked it
+           "wm_evals": outcome["wm_evals"], "seconds": outcome["seconds"]}
+    return out, {"start": start[0], "goal": goal[0], "reality": ep.states[0].cpu(),
+                 "model": plan.predicted_states[0].cpu(), "model_label": f"model ({model})",
+                 "history": plan.cost_history[:, 0].cpu(),
+                 "title": f"CEM {population} x {iterations}: reality {_verdict(out)}\n"
+                          f"({out['wm_evals'] / 1e3:.0f}k model evals, {out['seconds']:.2f} s)"}
+
+
 def show_cem(models: dict, model: str, population: int, iterations: int, start_x: float, start_y: float,
              goal_x: float, goal_y: float, cem: CEMConfig, wall: WallConfig | None = None, draw: bool = True) -> dict:
     """Plan one task open-loop with CEM (``cem`` with the sliders' population and iterations, elites =
@@ -384,58 +1043,58 @@ def show_cem(models: dict, model: str, population: int, iterations: int, start_x
     distance), wm_evals (model step evaluations per task) and seconds.
     """
     wall = wall or WallConfig()
-    if model not in models:
-        raise ValueError(f"model must be one of {list(models)}; got {model!r}")
-    population, iterations = int(population), int(iterations)
-    if population < 2 or iterations < 0:
-        raise ValueError(f"population must be >= 2 and iterations >= 0; got {population}, {iterations}")
-    start, goal, invalid = _task(wall, start_x, start_y, goal_x, goal_y, draw)
-    if invalid:
-        return invalid
-    config = dataclasses.replace(cem, population=population, elites=max(1, population // 10), iterations=iterations)
-    ep, plan, outcome = analysis.plan_one(models[model], config, start, goal, wall, OPEN_LOOP)
-    out = {"valid": True, "success": outcome["success"], "final_distance": outcome["final_distance"],
-           "model_cost": float(plan.cost[0]),  # the best sequence's cost, as CEM ranked it
-           "wm_evals": outcome["wm_evals"], "seconds": outcome["seconds"]}
-    if draw:
-        fig, axes = plt.subplots(1, 2, figsize=(9.0, 4.2), gridspec_kw={"width_ratios": [1.1, 1]})
-        draw_arena(axes[0], wall)
-        draw_task(axes[0], start[0], goal[0], wall)
-        draw_trajectory(axes[0], ep.states[0].cpu(), "real", color="black", label="reality", markers=True)
-        draw_trajectory(axes[0], plan.predicted_states[0].cpu(), "model", color="tab:green",
-                        label=f"model ({model})", markers=True)
-        axes[0].set_title(f"CEM {population} x {iterations}: reality {_verdict(out)}\n"
-                          f"({out['wm_evals'] / 1e3:.0f}k model evals, {out['seconds']:.2f} s)", fontsize=9)
-        axes[0].legend(loc="lower left", fontsize=8)
-        axes[1].plot(range(len(plan.cost_history)), plan.cost_history[:, 0].cpu(), marker="o", color="tab:green")
-        axes[1].axhline(wall.success_radius, color="gray", linestyle=":", label="success radius")
-        axes[1].set(xlabel="CEM round", ylabel="best predicted final distance", yscale="log",
-                    title="what the model promises")
-        axes[1].legend(fontsize=8)
-        fig.tight_layout()
-        plt.show()
+    out, drawing = _cem_data(models, model, population, iterations, start_x, start_y, goal_x, goal_y, cem, wall)
+    _show_static(_CEMView, drawing, draw, wall=wall)
     return out
 
 
 def cem_explorer(models: dict, cem: CEMConfig, wall: WallConfig | None = None, start=(-3.0, 3.0), goal=(3.0, 2.0)
-                 ) -> W.interactive:
+                 ) -> Explorer:
     """A model chooser, population and iterations sliders (starting at ``cem``'s) and start/goal
-    sliders; redraws ``show_cem``."""
+    sliders (or click the arena: start; shift-click: goal); redraws ``show_cem``'s picture."""
     wall = wall or WallConfig()
     if not models:
         raise ValueError("cem_explorer needs at least one model, e.g. {'true dynamics': TrueDynamicsModel()}")
     names = list(models)
-    return W.interactive(show_cem, models=W.fixed(dict(models)),
-                         model=W.Dropdown(options=names, value=names[0], description="model"),
-                         population=_int_slider(cem.population, 10, 1000, 10, "population"),
-                         iterations=_int_slider(cem.iterations, 0, 30, 1, "iterations"),
-                         **_task_sliders(wall, start, goal),
-                         cem=W.fixed(cem), wall=W.fixed(wall), draw=W.fixed(True))
+    return Explorer(_cem_data, _CEMView,
+                    {"model": W.Dropdown(options=names, value=names[0], description="model"),
+                     "population": _int_slider(cem.population, 10, 1000, 10, "population"),
+                     "iterations": _int_slider(cem.iterations, 0, 30, 1, "iterations"),
+                     **_task_sliders(wall, start, goal)},
+                    {"models": dict(models), "cem": cem, "wall": wall}, click="task")
 
 
 # --------------------------------------------------------------------------------------------
 # Notebook 08: browse the final evaluation's runs task by task
 # --------------------------------------------------------------------------------------------
+class _ResultView:
+    figsize = (4.5, 4.5)
+
+    def __init__(self, fig, wall: WallConfig):
+        self.arena = _ArenaPanel(fig.add_subplot(), wall, {"reality": ("real", "black", "reality"),
+                                                           "model": ("model", "tab:purple", "model: first plan")},
+                                 markers=False)
+        self.arena.lines["reality"].set(marker=".")
+
+    def update(self, drawing: dict) -> None:
+        self.arena.paths(drawing)
+        self.arena.title(drawing["title"])
+
+
+def _result_data(runs: dict, tasks: TaskSet, run: str, task: int, wall: WallConfig):
+    if run not in runs:
+        raise ValueError(f"run must be one of {list(runs)}; got {run!r}")
+    i = int(task)
+    if not 0 <= i < len(tasks):
+        raise ValueError(f"task must be in [0, {len(tasks) - 1}]; got {task}")
+    ep: Episodes = runs[run]
+    out = {"run": run, "task": i, **analysis.episode_outcome(ep, tasks, i, wall)}
+    verdict = "success" if out["success"] else f"miss by {out['final_distance']:.2f}"
+    return out, {"start": tasks.starts[i].cpu(), "goal": tasks.goals[i].cpu(), "reality": ep.states[i].cpu(),
+                 "model": None if ep.first_plan_states is None else ep.first_plan_states[i].cpu(),
+                 "title": f"{run}\ntask {i}: {verdict} (run: {100 * out['run_success_rate']:.0f}%)"}
+
+
 def show_result(runs: dict, tasks: TaskSet, run: str, task: int, wall: WallConfig | None = None,
                 draw: bool = True) -> dict:
     """One evaluated task of one run (``runs``: {name: control.Episodes} on ``tasks``): the executed
@@ -445,34 +1104,19 @@ def show_result(runs: dict, tasks: TaskSet, run: str, task: int, wall: WallConfi
     run_success_rate).
     """
     wall = wall or WallConfig()
-    if run not in runs:
-        raise ValueError(f"run must be one of {list(runs)}; got {run!r}")
-    i = int(task)
-    if not 0 <= i < len(tasks):
-        raise ValueError(f"task must be in [0, {len(tasks) - 1}]; got {task}")
-    ep: Episodes = runs[run]
-    out = {"run": run, "task": i, **analysis.episode_outcome(ep, tasks, i, wall)}
-    if draw:
-        fig, ax = plt.subplots(figsize=(4.5, 4.5))
-        draw_arena(ax, wall)
-        draw_task(ax, tasks.starts[i].cpu(), tasks.goals[i].cpu(), wall)
-        draw_trajectory(ax, ep.states[i].cpu(), "real", color="black", label="reality", markers=True)
-        if ep.first_plan_states is not None:
-            draw_trajectory(ax, ep.first_plan_states[i].cpu(), "model", color="tab:purple", label="model: first plan")
-        verdict = "success" if out["success"] else f"miss by {out['final_distance']:.2f}"
-        ax.set_title(f"{run}\ntask {i}: {verdict} (run: {100 * out['run_success_rate']:.0f}%)", fontsize=9)
-        ax.legend(loc="lower left", fontsize=8)
-        plt.show()
+    out, drawing = _result_data(runs, tasks, run, task, wall)
+    _show_static(_ResultView, drawing, draw, wall=wall)
     return out
 
 
-def results_explorer(runs: dict, tasks: TaskSet, wall: WallConfig | None = None) -> W.interactive:
-    """A run chooser and a task slider over already evaluated runs; redraws ``show_result`` (no planning)."""
+def results_explorer(runs: dict, tasks: TaskSet, wall: WallConfig | None = None) -> Explorer:
+    """A run chooser and a task slider over already evaluated runs; redraws ``show_result``'s picture
+    (no planning)."""
     if not runs:
         raise ValueError("results_explorer needs at least one run")
+    wall = wall or WallConfig()
     names = list(runs)
-    return W.interactive(show_result, runs=W.fixed(dict(runs)), tasks=W.fixed(tasks),
-                         run=W.Dropdown(options=names, value=names[0], description="run",
-                                        layout=W.Layout(width="420px")),
-                         task=_int_slider(0, 0, len(tasks) - 1, 1, "task"),
-                         wall=W.fixed(wall or WallConfig()), draw=W.fixed(True))
+    return Explorer(_result_data, _ResultView,
+                    {"run": W.Dropdown(options=names, value=names[0], description="run", layout=W.Layout(width="420px")),
+                     "task": _int_slider(0, 0, len(tasks) - 1, 1, "task")},
+                    {"runs": dict(runs), "tasks": tasks, "wall": wall})

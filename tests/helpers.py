@@ -25,21 +25,30 @@ class FreeSpace(nn.Module):
 
 def drive(ui, **values):
     """Set controls by keyword (each change re-runs the callback, as in a notebook) and return the
-    UI's result. ipywidgets swallows exceptions raised in the callback (it only logs them), so a
-    stale result is detected with a sentinel set before the last change."""
+    UI's result. A stale result is detected with a sentinel set before the last change; the last
+    change must redraw the explorer's live figure exactly once."""
     plt.close("all")  # keep only the figures of this call
     c = controls(ui)
     changed = [name for name, value in values.items() if c[name].value != value]
     for i, name in enumerate(changed):
         if i == len(changed) - 1:
             ui.result = _PENDING
+            redraws = ui.live.redraws
         c[name].value = values[name]
         assert c[name].value == values[name], f"{name} did not accept {values[name]!r}"
     if not changed:
         ui.result = _PENDING
+        redraws = ui.live.redraws
         ui.update()
     assert ui.result is not _PENDING, "the callback raised; see the logged exception"
+    assert ui.live.redraws == redraws + 1, "one update must redraw the figure exactly once"
     return ui.result
+
+
+def titles(ui) -> list[str]:
+    """The titles of the explorer's live figure, after drawing it as the page would."""
+    ui.figure.canvas.draw()
+    return [ax.get_title() for ax in ui.figure.axes]
 
 
 def each_slider_extreme(ui, defaults: dict):

@@ -9,9 +9,15 @@ the widget's output must change, no output may be an error and the page may log 
 (``browser_lab.check_notebook``). One screenshot of the whole notebook per notebook goes to
 build/browser/. Notebooks run one at a time; kernels are shut down between them.
 
+Every widget of the series is a ``widgets.Explorer`` with a live (ipympl) figure: its output is the
+figure's pixels (its readout line is not enough: the figure itself must be redrawn), and in the explorers that take clicks the checker also clicks the
+arena (start; goal by shift-click and with the "click sets" toggle) and asserts that the output and
+the start/goal sliders follow. The lecture demo (notebooks/demo_planner.ipynb) is checked as a voila
+app: one slider, one click.
+
 The first tests check the checker itself on tiny generated notebooks: it passes a working widget
-(every kind of control) and fails a widget whose callback raises, one whose output does not change
-and one whose output logs a JavaScript error.
+(every kind of control) and fails a widget whose callback raises, one whose output does not change,
+one whose output logs a JavaScript error, and an explorer whose click handler does nothing or raises.
 
 Needs Debian's Chromium at /usr/bin/chromium (Playwright's own browser download is not used) and the
 test extra's playwright and jupyterlab; without them the tests skip and say why.
@@ -80,8 +86,27 @@ def show(x):
 
 W.interactive(show, x=W.IntSlider(value=0, min=0, max=10, continuous_update=False))
 """
+# An explorer whose click handler is broken: it does nothing, or it raises.
+_CLICK_NOOP = """\
+from gbp_utils import widgets
+
+ui = widgets.task_explorer()
+ui.place = lambda which, x, y: None
+ui
+"""
+_CLICK_RAISES = """\
+from gbp_utils import widgets
+
+def place(which, x, y):
+    raise RuntimeError("broken click handler")
+
+ui = widgets.task_explorer()
+ui.place = place
+ui
+"""
 GENERATED = {"checker_good.ipynb": _GOOD, "checker_raises.ipynb": _RAISES, "checker_unchanged.ipynb": _UNCHANGED,
-             "checker_js_error.ipynb": _JS_ERROR}
+             "checker_js_error.ipynb": _JS_ERROR, "checker_click_noop.ipynb": _CLICK_NOOP,
+             "checker_click_raises.ipynb": _CLICK_RAISES}
 
 
 def _server_env() -> dict:
@@ -143,7 +168,33 @@ def test_checker_fails_when_the_page_logs_a_javascript_error(browser, lab):
         check_notebook(browser, lab, "checker_js_error.ipynb")
 
 
+def test_checker_fails_when_a_click_on_the_arena_changes_nothing(browser, lab):
+    with pytest.raises(AssertionError, match=r"widget 1: the output did not change after a click on the arena"):
+        check_notebook(browser, lab, "checker_click_noop.ipynb")
+
+
+def test_checker_fails_when_the_click_handler_raises(browser, lab):
+    with pytest.raises(AssertionError, match=r"error output after widget 1, click 'arena -> start'(.|\n)*"
+                                             r"broken click handler"):
+        check_notebook(browser, lab, "checker_click_raises.ipynb")
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
 def test_every_widget_responds_in_the_browser(browser, lab, notebook):
     log = check_notebook(browser, lab, notebook.name, screenshot=SCREENSHOTS / f"{notebook.stem}.png")
     print(f"{notebook.name}:", *log, sep="\n  ")
+
+
+def test_lecture_demo_in_voila(browser, tmp_path):
+    """notebooks/demo_planner.ipynb as a voila app (no code cells): one slider moved, one click on the
+    arena; the output must change each time, with no error output and no JavaScript error."""
+    pytest.importorskip("voila", reason="voila is not installed (it is a dependency: pip install -e .)")
+    root = tmp_path / "demo"
+    root.mkdir()
+    name = prepare_notebook(ROOT / "notebooks" / "demo_planner.ipynb", root)
+    server = browser_lab.VoilaServer(root / name, _server_env(), SCREENSHOTS / "voila.log").start()
+    try:
+        log = browser_lab.check_voila(browser, server, screenshot=SCREENSHOTS / "demo_planner_voila.png")
+    finally:
+        server.stop()
+    print(*log, sep="\n  ")

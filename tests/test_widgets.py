@@ -7,7 +7,7 @@ import math
 
 import matplotlib.pyplot as plt
 import pytest
-from helpers import _PENDING, FreeSpace, drive, each_slider_extreme, tiny_world_model
+from helpers import _PENDING, FreeSpace, drive, each_slider_extreme, tiny_world_model, titles
 import torch
 
 from gbp_utils.control import OPEN_LOOP, Execution, run_controller, run_open_loop
@@ -73,7 +73,8 @@ def test_moving_a_slider_reruns_the_callback():
     ui.result = _PENDING
     controls(ui)["goal_y"].value = -2.0
     assert ui.result is not _PENDING and ui.result["valid"]
-    assert plt.get_fignums(), "nothing was drawn"
+    assert titles(ui) == ["oracle reaches the goal; straight line misses"]
+    assert ui.view.arena.goal.get_ydata()[0] == pytest.approx(-2.0)  # the live figure moved its goal
 
 
 @pytest.mark.parametrize("which, values", [
@@ -311,7 +312,7 @@ def test_planner_explorer_default_settings_give_a_valid_open_loop_result(expert_
 def test_planner_explorer_moving_a_control_replans_and_draws(plan_ui):
     r = drive(plan_ui, **CHEAP_PLAN)
     assert_valid_plan(r, CHEAP_PLAN["horizon"])
-    assert plt.get_fignums(), "nothing was drawn"
+    assert titles(plan_ui)[0].startswith("open-loop: reality reaches the goal")
     assert r["wm_evals"] == expected_evals(CHEAP_PLAN["iterations"], CHEAP_PLAN["restarts"], CHEAP_PLAN["horizon"])
     # open-loop executes the plan's own actions, so the model's belief is the plan's final distance
     assert r["model_final_distance"] == pytest.approx(r["model_cost"], abs=1e-3)
@@ -345,7 +346,7 @@ def test_execution_toggle_runs_the_given_mpc(plan_ui):
 def test_planner_explorer_rejects_points_inside_the_wall(plan_ui, which, values):
     r = drive(plan_ui, **{**CHEAP_PLAN, **values})
     assert r == {"valid": False, "message": f"The {which} is inside the wall: move it into free space."}
-    assert plt.get_fignums(), "the message should be drawn"
+    assert r["message"] in titles(plan_ui), "the message should be drawn"
     assert drive(plan_ui, **CHEAP_PLAN)["valid"] is True  # moving back into free space recovers
 
 
@@ -444,7 +445,7 @@ def test_moving_the_round_slider_redraws_with_that_model(round_ui):
     for round_ in (0, 1, 2):
         r = drive(round_ui, **{**ROUND_DEFAULT, "round": round_})
         assert_valid_round(r, round_)
-        assert plt.get_fignums(), "nothing was drawn"
+        assert titles(round_ui)[0].startswith(f"round {round_}: model error")
         results.append(r)
     # the same push is scored against the same reality; only the model changes
     assert all(r["real_final"] == results[0]["real_final"] for r in results)
@@ -476,7 +477,7 @@ def test_online_round_explorer_every_slider_at_its_extremes(round_ui, snapshots)
 def test_online_round_explorer_rejects_a_start_inside_the_wall(round_ui, start):
     r = drive(round_ui, **{**ROUND_DEFAULT, "start_x": start[0], "start_y": start[1]})
     assert r["valid"] is False and "inside the wall" in r["message"]
-    assert plt.get_fignums(), "the message should be drawn"
+    assert r["message"] in titles(round_ui), "the message should be drawn"
     assert drive(round_ui, **ROUND_DEFAULT)["valid"] is True  # moving back into free space recovers
 
 
@@ -531,7 +532,7 @@ def test_epsilon_slider_extremes_switch_the_model(eps_ui):
     assert_valid_eps(eps_ui.result, 0.0)
     free = drive(eps_ui, eps=0.1, **FREE_TASK)
     assert_valid_eps(free, 0.1)
-    assert plt.get_fignums(), "nothing was drawn"
+    assert titles(eps_ui)[0].startswith("model landscape, eps = 0.1")
     random = drive(eps_ui, eps=0.0, **FREE_TASK)
     assert_valid_eps(random, 0.0)
     # The real landscape belongs to the task, not to the model.
@@ -544,7 +545,7 @@ def test_epsilon_slider_extremes_switch_the_model(eps_ui):
 def test_epsilon_explorer_rejects_a_start_or_goal_in_the_wall(eps_ui):
     r = drive(eps_ui, eps=0.1, **{**FREE_TASK, "start_x": 0.0})
     assert r == {"valid": False, "message": "The start is inside the wall: move it into free space."}
-    assert plt.get_fignums(), "the message should be drawn"
+    assert r["message"] in titles(eps_ui), "the message should be drawn"
     r = drive(eps_ui, eps=0.1, **{**FREE_TASK, "goal_x": 0.1, "goal_y": 3.0})
     assert r["valid"] is False and "goal is inside the wall" in r["message"]
     assert drive(eps_ui, eps=0.1, **FREE_TASK)["valid"] is True
@@ -669,7 +670,7 @@ def test_results_explorer_task_slider_extremes_with_the_oracle(results_ui, resul
         assert set(r) == RESULT_KEYS and (r["run"], r["task"]) == ("oracle", task)
         assert r["success"] is True and r["final_distance"] <= CFG.success_radius
         assert r["run_success_rate"] == 1.0
-        assert plt.get_fignums(), "nothing was drawn"
+        assert titles(results_ui) == [f"oracle\ntask {task}: success (run: 100%)"]
 
 
 def test_results_explorer_scores_the_straight_line_like_evaluate(results_ui, runs, result_tasks):
@@ -690,7 +691,7 @@ def test_a_planner_run_also_draws_its_first_plan(runs, result_tasks):
     for name in ("oracle", "CEM"):
         plt.close("all")
         show_result(runs, result_tasks, name, 1, CFG)
-        lines[name] = len(plt.gcf().axes[0].get_lines())
+        lines[name] = len([line for line in plt.gcf().axes[0].get_lines() if len(line.get_xdata())])
     assert lines["CEM"] > lines["oracle"], "the model's first plan is missing"
 
 
@@ -704,13 +705,206 @@ def test_show_result_rejects_a_bad_run_or_task(runs, result_tasks):
         results_explorer({}, result_tasks)
 
 
-def test_snapshot_draws_the_widgets_current_state_as_one_static_figure():
+def test_snapshot_shows_the_live_figure_as_one_static_png(monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objs: shown.extend(objs))
     ui = task_explorer()
     drive(ui, start_x=-4.0, goal_y=1.0)
     plt.close("all")
     r = snapshot(ui)
-    assert r == ui.result and len(plt.get_fignums()) == 1  # the same numbers, drawn once
+    assert r == ui.result and not plt.get_fignums()  # the same numbers; no pyplot figure left behind
+    assert len(shown) == 1 and isinstance(shown[0], IPython.display.Image)
+    assert shown[0].data[:8] == b"\x89PNG\r\n\x1a\n"
     drive(ui, start_x=0.0, start_y=3.0)  # inside the wall: the snapshot shows the message too
-    plt.close("all")
     assert snapshot(ui) == {"valid": False, "message": "The start is inside the wall: move it into free space."}
-    assert len(plt.get_fignums()) == 1
+    assert len(shown) == 2 and shown[1].data != shown[0].data
+    with pytest.raises(TypeError, match="snapshot needs a widgets.Explorer"):
+        snapshot(object())
+
+
+# --------------------------------------------------------------------------------------------
+# Live figures, direct manipulation (clicks on the arena) and the planner's iteration slider
+# --------------------------------------------------------------------------------------------
+def test_explorer_outside_a_kernel_keeps_one_off_screen_figure():
+    ui = task_explorer()
+    assert ui.live.mode == "headless" and ui.live.widget is None
+    fig, artists = ui.figure, list(ui.view.arena.lines.values())
+    drive(ui, goal_x=-1.0, goal_y=-1.0)
+    drive(ui, start_x=-4.0)
+    assert ui.figure is fig and list(ui.view.arena.lines.values()) == artists  # moved in place, not re-created
+    assert ui.view.arena.start.get_xdata()[0] == pytest.approx(-4.0)
+    oracle = ui.view.arena.lines["oracle"].get_xydata()
+    assert oracle[0] == pytest.approx([-4.0, -3.0]) and oracle[-1] == pytest.approx([-1.0, -1.0], abs=0.3)
+    assert '<div class=' in ui.readout.value and "oracle_success True" in ui.readout.value
+    with pytest.raises(TypeError, match="controls needs a widgets.Explorer"):
+        controls(object())
+
+
+@pytest.mark.parametrize("x, y, expected", [(-2.012, -1.337, (-2.0, -1.35)), (3.976, 0.024, (4.0, 0.0)),
+                                            (-3.0, H + 0.3, (-3.0, H))])
+def test_a_click_moves_the_start_sliders_to_the_click_rounded_to_their_step(x, y, expected):
+    ui = task_explorer()
+    c = controls(ui)
+    goal = (c["goal_x"].value, c["goal_y"].value)
+    before = (ui.updates, ui.live.redraws)
+    if abs(y) > H:  # beyond the arena (a click in the axes' margin): clipped to the sliders' range
+        ui.place("start", x, y)
+    else:
+        ui.click(x, y)
+    assert (c["start_x"].value, c["start_y"].value) == pytest.approx(expected)
+    assert (c["goal_x"].value, c["goal_y"].value) == goal  # the goal stays
+    assert (ui.updates, ui.live.redraws) == (before[0] + 1, before[1] + 1), "two sliders moved, one update"
+    assert ui.result == show_task(*expected, *goal, draw=False)
+
+
+def test_shift_click_or_the_toggle_moves_the_goal():
+    ui = task_explorer()
+    c = controls(ui)
+    start = (c["start_x"].value, c["start_y"].value)
+    ui.click(-1.0, -2.0, shift=True)
+    assert (c["goal_x"].value, c["goal_y"].value) == (-1.0, -2.0) and (c["start_x"].value, c["start_y"].value) == start
+    ui.click_target.value = "goal"
+    ui.click(-2.5, -1.5)
+    assert (c["goal_x"].value, c["goal_y"].value) == (-2.5, -1.5)
+    ui.click_target.value = "start"
+    ui.click(-3.5, 1.0)
+    assert (c["start_x"].value, c["start_y"].value) == (-3.5, 1.0)
+
+
+def test_a_click_inside_the_wall_shows_the_wall_message_and_recovers():
+    ui = task_explorer()
+    r = ui.click(0.0, 3.0)
+    assert (controls(ui)["start_x"].value, controls(ui)["start_y"].value) == (0.0, 3.0)
+    assert r == {"valid": False, "message": "The start is inside the wall: move it into free space."}
+    assert r["message"] in titles(ui)
+    assert ui.click(-3.0, 3.0)["valid"] is True
+
+
+def test_clicks_outside_the_arena_axes_or_on_a_widget_without_clicks_do_nothing(push_model, runs, result_tasks):
+    from matplotlib.backend_bases import MouseEvent
+
+    ui = push_explorer(push_model)
+    n = ui.updates
+    MouseEvent("button_press_event", ui.figure.canvas, 1, 1, button=1)._process()  # the figure's corner
+    assert ui.updates == n
+    r = ui.click(-2.0, -2.0, shift=True)  # a push has no goal: shift-click moves the start too
+    assert (controls(ui)["start_x"].value, controls(ui)["start_y"].value) == (-2.0, -2.0) and r["valid"]
+    assert r == compare_push(push_model, -2.0, -2.0, 0.0, 12, draw=False)
+    with pytest.raises(ValueError, match="does not take clicks"):
+        results_explorer(runs, result_tasks, CFG).click(0.0, 0.0)
+    with pytest.raises(ValueError, match="cannot place 'goal'"):
+        ui.place("goal", 1.0, 1.0)
+
+
+def test_clicks_on_the_round_epsilon_and_cem_explorers(round_ui, eps_ui, cem_ui, eps_models, cem_models):
+    drive(round_ui, **ROUND_DEFAULT)
+    r = round_ui.click(-3.0, -2.0)
+    assert_valid_round(r, 0)
+    assert r == show_round(round_ui.fixed["snapshots"], 0, -3.0, -2.0, 0.0, 6, CFG, draw=False)
+    ax_map = round_ui.view.click_axes[1]  # the push map is an arena too
+    px, py = ax_map.transData.transform((-1.0, 1.0))
+    from matplotlib.backend_bases import MouseEvent
+
+    MouseEvent("button_press_event", round_ui.figure.canvas, px, py, button=1)._process()
+    assert (controls(round_ui)["start_x"].value, controls(round_ui)["start_y"].value) == (-1.0, 1.0)
+
+    drive(eps_ui, eps=0.1, **FREE_TASK)
+    r = eps_ui.click(-2.0, -2.0, shift=True)
+    assert r == show_epsilon(eps_models, 0.1, -3.0, 3.0, -2.0, -2.0, CHEAP_GBP, CFG, draw=False)
+
+    drive(cem_ui, model="true dynamics", population=10, iterations=2, **FREE_TASK)
+    r = cem_ui.click(-2.5, 2.5)
+    assert_valid_cem(r, 10, 2)
+    assert (controls(cem_ui)["start_x"].value, controls(cem_ui)["start_y"].value) == (-2.5, 2.5)
+    drive(cem_ui, model="free space")
+    legend = [t.get_text() for t in cem_ui.view.arena.ax.get_legend().get_texts()]
+    assert legend == ["reality", "model (free space)", "start", "goal"]
+
+
+def test_the_planner_explorer_shows_the_same_outcome_as_analysis_plan_one(plan_ui, expert_model):
+    from gbp_utils import analysis
+
+    for execution in (OPEN_LOOP, MPC):
+        settings = {**CHEAP_PLAN, "start_x": -3.0, "start_y": 3.0, "goal_x": 3.0, "goal_y": 2.0, "horizon": 30,
+                    "execution": execution}
+        r = drive(plan_ui, **settings)
+        config = GBPConfig(iterations=10, lr=0.1, restarts=2)
+        _, _, outcome = analysis.plan_one(expert_model, config, torch.tensor([[-3.0, 3.0]]), torch.tensor([[3.0, 2.0]]),
+                                          CFG, execution, horizon=30)
+        assert {k: v for k, v in r.items() if k != "seconds"} == {"valid": True, **{
+            k: v for k, v in outcome.items() if k != "seconds"}}
+
+
+def test_the_iteration_slider_steps_through_the_plan_without_replanning(plan_ui, expert_model):
+    settings = {**CHEAP_PLAN, "start_x": -3.0, "start_y": 3.0, "goal_x": 3.0, "goal_y": 2.0, "horizon": 30,
+                "iterations": 40, "restarts": 3}
+    drive(plan_ui, **settings)
+    it = plan_ui.display_controls["iteration"]
+    assert (it.min, it.max, it.value) == (0, 40, 40), "a new plan shows its last iteration"
+    plan = plan_ui.drawing["plan"]
+    assert plan.trace.shape == (41, 1, 30, 2)
+    view = plan_ui.view
+    line = view.arena.lines["plan model"]
+    # the last iteration is the plan that was returned (and executed open-loop)
+    assert line.get_xydata() == pytest.approx(plan.predicted_states[0].numpy(), abs=1e-5)
+    real = view.arena.lines["plan real"].get_xydata()
+    assert real == pytest.approx(plan_ui.drawing["reality"].numpy(), abs=1e-5)
+    updates, redraws = plan_ui.updates, plan_ui.live.redraws
+    it.value = 0
+    assert plan_ui.updates == updates and plan_ui.live.redraws == redraws + 1, "a redraw, not a re-plan"
+    with torch.no_grad():
+        initial = rollout(expert_model, torch.tensor([[-3.0, 3.0]]), plan.trace[0])[0].numpy()
+    assert line.get_xydata() == pytest.approx(initial, abs=1e-5)
+    assert "iteration 0 of 40" in titles(plan_ui)[1]
+    kept = plan_ui.drawing["iterations"]
+    assert kept["kept"][0] == 0 and kept["kept"][-1] == kept["kept"][-1]
+    assert all(a <= b for a, b in zip(kept["kept"], kept["kept"][1:])), "the kept iterate only moves forward"
+    assert torch.equal(kept["actions"][-1], plan.actions[0])
+    costs = kept["model_cost"]
+    assert all(costs[i + 1] <= costs[i] + 1e-5 for i in range(40)), "GBP keeps its best iterate"
+    assert "shown: iteration 0" in plan_ui.readout.value
+    # a new plan with fewer iterations resizes the slider
+    drive(plan_ui, iterations=10)
+    assert (it.max, it.value) == (10, 10)
+
+
+def test_the_trace_shim_plans_once_and_changes_nothing_else(expert_model):
+    from gbp_utils import analysis
+    from gbp_utils.planners import GBPPlanner
+    from gbp_utils.widgets import _plan_one_traced
+
+    start, goal = torch.tensor([[-3.0, 3.0]]), torch.tensor([[3.0, 2.0]])
+    config = GBPConfig(iterations=20, restarts=3)
+    calls = []
+    original = GBPPlanner.__call__
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(GBPPlanner, "__call__", lambda self, *a, **k: calls.append(k.get("trace")) or original(self, *a, **k))
+        for execution in (OPEN_LOOP, MPC):
+            calls.clear()
+            ep, plan, outcome = _plan_one_traced(expert_model, config, start, goal, CFG, execution, 30)
+            assert calls[0] is True and not any(calls[1:]), "only the first plan is traced"
+            assert len(calls) == (1 if execution == OPEN_LOOP else math.ceil(30 / MPC.replan_every))
+            ep0, plan0, outcome0 = analysis.plan_one(expert_model, config, start, goal, CFG, execution, horizon=30)
+            assert torch.equal(plan.actions, plan0.actions) and torch.equal(ep.states, ep0.states)
+            assert {k: v for k, v in outcome.items() if k != "seconds"} == {
+                k: v for k, v in outcome0.items() if k != "seconds"}
+            assert plan.trace.shape == (21, 1, 30, 2) and plan0.trace is None
+            errors = (plan.trace[:, 0] - plan.actions[0]).abs().flatten(1).amax(1)
+            assert float(errors.min()) < 1e-6, "the returned plan is one of the traced iterates"
+    assert analysis.make_planner.__module__ == "gbp_utils.planners", "the shim puts make_planner back"
+
+
+def test_explore_plan_draws_the_last_iteration_statically(expert_model):
+    plt.close("all")
+    r = explore_plan(expert_model, **CHEAP_PLAN, gbp=GBP, wall=CFG)
+    assert r["valid"] and len(plt.get_fignums()) == 1
+    assert "iteration 10 of 10" in plt.gcf().axes[1].get_title()
+
+
+def test_explorer_rejects_a_bad_click_mode():
+    from gbp_utils.widgets import Explorer, _TaskView, _task_data
+
+    with pytest.raises(ValueError, match="click must be None, 'start' or 'task'; got 'goal'"):
+        Explorer(_task_data, _TaskView, {}, {"wall": CFG}, click="goal")
