@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import html
-import inspect
 import io
 import json
 import math
@@ -620,33 +619,6 @@ def push_explorer(world_model, wall: WallConfig | None = None) -> Explorer:
 # --------------------------------------------------------------------------------------------
 # Notebook 04: re-plan one task with GBP, watch the plan meet reality, step through its iterations
 # --------------------------------------------------------------------------------------------
-def _plan_one_traced(world_model, config: GBPConfig, start, goal, wall: WallConfig, execution: Execution,
-                     horizon: int):
-    """``analysis.plan_one`` with the first plan's ``Plan.trace`` (the chosen restart's actions at every
-    iteration): the same call, the same planning and the same outcome as without the trace.
-
-    Until ``analysis.plan_one`` takes ``trace`` itself, a temporary shim: during the call, the planner
-    that plan_one builds (through ``analysis.make_planner``) is wrapped so that its first call, the
-    first plan, passes ``trace=True``; nothing else changes and nothing is planned twice."""
-    if "trace" in inspect.signature(analysis.plan_one).parameters:
-        return analysis.plan_one(world_model, config, start, goal, wall, execution, horizon=horizon, trace=True)
-    build = analysis.make_planner
-
-    def make_tracing_planner(*args, **kwargs):
-        planner, calls = build(*args, **kwargs), []
-
-        def first_plan_traced(*plan_args, **plan_kwargs):
-            calls.append(None)
-            return planner(*plan_args, **plan_kwargs, trace=len(calls) == 1)
-        return first_plan_traced
-
-    analysis.make_planner = make_tracing_planner
-    try:
-        return analysis.plan_one(world_model, config, start, goal, wall, execution, horizon=horizon)
-    finally:
-        analysis.make_planner = build
-
-
 def _iterations(world_model, config: GBPConfig, plan, start, goal, wall: WallConfig) -> dict:
     """The plan GBP keeps after each iteration, from the first plan's trace: kept (I+1,) the iterate
     kept after i iterations (the best model cost so far; after the last one, the returned plan),
@@ -737,7 +709,8 @@ def _plan_data(world_model, start_x, start_y, goal_x, goal_y, log10_lr, iteratio
         return invalid
     config = dataclasses.replace(gbp, iterations=int(iterations), lr=10.0 ** float(log10_lr), restarts=int(restarts))
     if trace:
-        ep, plan, outcome = _plan_one_traced(world_model, config, start, goal, wall, execution, int(horizon))
+        ep, plan, outcome = analysis.plan_one(world_model, config, start, goal, wall, execution, horizon=int(horizon),
+                                              trace=True)  # the same plan, plus its iterations
     else:  # exactly the non-widget code path
         ep, plan, outcome = analysis.plan_one(world_model, config, start, goal, wall, execution, horizon=int(horizon))
     out = {"valid": True, **outcome}

@@ -870,10 +870,10 @@ def test_the_iteration_slider_steps_through_the_plan_without_replanning(plan_ui,
     assert (it.max, it.value) == (10, 10)
 
 
-def test_the_trace_shim_plans_once_and_changes_nothing_else(expert_model):
+def test_the_planner_explorer_traces_its_first_plan_only_and_plans_like_plan_one(expert_model):
     from gbp_utils import analysis
     from gbp_utils.planners import GBPPlanner
-    from gbp_utils.widgets import _plan_one_traced
+    from gbp_utils.widgets import _plan_data
 
     start, goal = torch.tensor([[-3.0, 3.0]]), torch.tensor([[3.0, 2.0]])
     config = GBPConfig(iterations=20, restarts=3)
@@ -883,17 +883,18 @@ def test_the_trace_shim_plans_once_and_changes_nothing_else(expert_model):
         mp.setattr(GBPPlanner, "__call__", lambda self, *a, **k: calls.append(k.get("trace")) or original(self, *a, **k))
         for execution in (OPEN_LOOP, MPC):
             calls.clear()
-            ep, plan, outcome = _plan_one_traced(expert_model, config, start, goal, CFG, execution, 30)
+            out, drawing = _plan_data(expert_model, -3.0, 3.0, 3.0, 2.0, math.log10(config.lr), config.iterations, 30,
+                                      config.restarts, execution, config, CFG, trace=True)
             assert calls[0] is True and not any(calls[1:]), "only the first plan is traced"
             assert len(calls) == (1 if execution == OPEN_LOOP else math.ceil(30 / MPC.replan_every))
+            plan = drawing["plan"]
             ep0, plan0, outcome0 = analysis.plan_one(expert_model, config, start, goal, CFG, execution, horizon=30)
-            assert torch.equal(plan.actions, plan0.actions) and torch.equal(ep.states, ep0.states)
-            assert {k: v for k, v in outcome.items() if k != "seconds"} == {
+            assert torch.equal(plan.actions, plan0.actions) and torch.equal(drawing["reality"], ep0.states[0])
+            assert {k: v for k, v in out.items() if k not in ("seconds", "valid")} == {
                 k: v for k, v in outcome0.items() if k != "seconds"}
             assert plan.trace.shape == (21, 1, 30, 2) and plan0.trace is None
             errors = (plan.trace[:, 0] - plan.actions[0]).abs().flatten(1).amax(1)
             assert float(errors.min()) < 1e-6, "the returned plan is one of the traced iterates"
-    assert analysis.make_planner.__module__ == "gbp_utils.planners", "the shim puts make_planner back"
 
 
 def test_explore_plan_draws_the_last_iteration_statically(expert_model):
