@@ -148,3 +148,8 @@ def test_readme_exercise_count_is_the_real_one():
     count = sum("solution" in c.metadata.get("tags", []) for p in NOTEBOOKS for c in nbformat.read(p, 4).cells)
     match = re.search(r"graded exercises \((\d+) in all", (ROOT / "README.md").read_text())
     assert match and int(match.group(1)) == count
+
+
+def test_teaching_guide_total_hours_is_the_sum_of_the_table():
+    hours = sum(course.workload(p)["minutes"] for p in NOTEBOOKS) / 60
+    assert f"add up to {hours:g} hours" in (ROOT / "docs" / "teaching.md").read_text().replace("\n", " ")
