@@ -21,6 +21,7 @@ The GitHub owner/name used by the launch badges is read from ``[project.urls]`` 
 from __future__ import annotations
 
 import argparse
+import base64
 import re
 import sys
 from pathlib import Path
@@ -55,13 +56,35 @@ def repository() -> str:
     return match.group(1)
 
 
-def badges(relative_path: str, repo: str | None = None) -> str:
-    """Markdown for the "Open in Colab" and "Launch Binder" badges of a file of the repository."""
+BADGE_IMAGES = {"open-in-colab.png": "Open in Colab", "launch-binder.png": "Launch Binder"}  # in docs/badges/
+
+
+def badges(relative_path: str, repo: str | None = None, shown_in: str | None = None) -> str:
+    """Markdown for the "Open in Colab" and "Launch Binder" badges of the notebook ``relative_path`` (from
+    the repository root). The images are the repository's own docs/badges/*.png (scripts/draw_badges.py), so
+    that opening a page never loads an image from the network: in a notebook (``shown_in`` None) inlined as
+    data URIs, which travel with the notebook (JupyterLab logs an error for ``attachment:`` images while it
+    renders them); in another file, e.g. ``shown_in="README.md"``, as paths relative to that file."""
     repo = repo or repository()
+    if shown_in is None:
+        colab_image, binder_image = (badge_data_uri(name) for name in BADGE_IMAGES)
+    else:
+        colab_image, binder_image = (f"{'../' * shown_in.count('/')}docs/badges/{name}" for name in BADGE_IMAGES)
     colab = f"https://colab.research.google.com/github/{repo}/blob/main/{relative_path}"
     binder = f"https://mybinder.org/v2/gh/{repo}/HEAD?labpath={quote(relative_path, safe='')}"
-    return (f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab}) "
-            f"[![Launch Binder](https://mybinder.org/badge_logo.svg)]({binder})")
+    return f"[![Open in Colab]({colab_image})]({colab}) [![Launch Binder]({binder_image})]({binder})"
+
+
+def badge_data_uri(name: str) -> str:
+    """One badge image of docs/badges/ as a data URI."""
+    return "data:image/png;base64," + base64.b64encode((ROOT / "docs" / "badges" / name).read_bytes()).decode()
+
+
+def badge_cell(relative_path: str) -> nbformat.NotebookNode:
+    """The first cell of every notebook: its badges, tagged ``badges``."""
+    cell = nbformat.v4.new_markdown_cell(badges(relative_path))
+    cell.metadata["tags"] = ["badges"]
+    return cell
 
 
 def colab_cell(repo: str | None = None) -> str:
@@ -98,7 +121,7 @@ def raises_at_top_level(scaffold_source: str) -> bool:
     return any(line.startswith(SCAFFOLD) for line in scaffold_source.splitlines())
 
 
-_RELATIVE_LINK = re.compile(r"\]\((?!https?:|#|mailto:)([^)\s]+)\)")
+_RELATIVE_LINK = re.compile(r"\]\((?!https?:|#|mailto:|attachment:|data:)([^)\s]+)\)")
 
 
 class StudentEdition(Preprocessor):
@@ -182,11 +205,41 @@ def student_text(path: Path) -> str:
     return nbformat.writes(student_notebook(path)) + "\n"
 
 
+def write_badges() -> list[Path]:
+    """Rewrite the badge cell of every instructor notebook (numbered and appendices) and the README's badge
+    line from pyproject.toml's repository; return the files that changed."""
+    changed = []
+    for path in numbered_notebooks() + sorted(NOTEBOOKS.glob("A[0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        if "badges" not in nb.cells[0].metadata.get("tags", []):
+            raise ValueError(f"{path.name}: the first cell must be the badge cell (tagged 'badges')")
+        cell = badge_cell(path.relative_to(ROOT).as_posix())
+        if cell.source != nb.cells[0].source or "attachments" in nb.cells[0]:
+            cell.id = nb.cells[0].get("id", cell.get("id"))
+            nb.cells[0] = cell
+            nbformat.write(nb, path)
+            changed.append(path)
+    readme = ROOT / "README.md"
+    lines = readme.read_text().split("\n")
+    line = badges("notebooks/01_environment.ipynb", shown_in="README.md")
+    i = next(k for k, text in enumerate(lines) if text.startswith("[![Open in Colab]"))
+    if lines[i] != line:
+        lines[i] = line
+        readme.write_text("\n".join(lines))
+        changed.append(readme)
+    return changed
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only report student notebooks that are out of date")
     parser.add_argument("--minutes", action="store_true", help="print the student-time table of docs/teaching.md")
+    parser.add_argument("--badges", action="store_true",
+                        help="first rewrite the badges of the instructor notebooks and README from pyproject.toml")
     args = parser.parse_args(argv)
+    if args.badges:
+        for path in write_badges():
+            print(f"badges: {path.relative_to(ROOT)}")
     if args.minutes:
         print(workload_table(numbered_notebooks() + sorted(NOTEBOOKS.glob("A[0-9]_*.ipynb"))))
         return 0

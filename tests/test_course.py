@@ -95,9 +95,25 @@ def _badge_repos(text):
 
 
 def test_readme_badges_use_the_repository():
-    colab, binder = _badge_repos((ROOT / "README.md").read_text())
+    readme = (ROOT / "README.md").read_text()
+    colab, binder = _badge_repos(readme)
     assert colab and binder, "README needs an Open in Colab and a Launch Binder badge"
     assert {r for r, _ in colab + binder} == {course.repository()}
+    assert course.badges("notebooks/01_environment.ipynb", shown_in="README.md") in readme
+
+
+def test_badge_images_never_come_from_the_network():
+    """Badges must not make a page load an image from the network (the browser test runs offline, and
+    copies only the notebooks): in notebooks the images are data URIs of docs/badges/*.png, in the README
+    those files."""
+    readme = (ROOT / "README.md").read_text()
+    for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme.split("\n## ")[0]):
+        assert (ROOT / image).is_file(), image
+    for path in [*NOTEBOOKS, *(course.STUDENT / p.name for p in NOTEBOOKS), *course.NOTEBOOKS.glob("A[0-9]_*.ipynb")]:
+        cell = nbformat.read(path, as_version=4).cells[0]
+        images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", cell.source)
+        assert images == [course.badge_data_uri(name) for name in course.BADGE_IMAGES], f"{path.name}: {images}"
+        assert "attachments" not in cell
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -140,7 +156,7 @@ def test_readme_links_the_teaching_guide_and_both_editions():
                          ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_relative_links_resolve(path):
     text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
-    for target in re.findall(r"\]\((?!https?:|#|mailto:)([^)\s]+)\)", text):
+    for target in re.findall(r"\]\((?!https?:|#|mailto:|attachment:|data:)([^)\s]+)\)", text):
         assert (path.parent / target.split("#")[0]).exists(), f"{path.name}: broken link {target}"
 
 
