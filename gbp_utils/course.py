@@ -192,11 +192,11 @@ def workload(path: Path) -> dict:
 
 def workload_table(paths) -> str:
     """The markdown table of docs/teaching.md's "Student time per notebook"."""
-    rows = ["| notebook | words | code cells | worked examples | *Try* blocks (+ extra items) | graded exercises | minutes |",
+    rows = ["| notebook | words (to 100) | code cells | worked examples | *Try* blocks (+ extra items) | graded exercises | minutes |",
             "|---|---|---|---|---|---|---|"]
     for path in paths:
         w = workload(path)
-        rows.append(f"| {path.stem} | {w['words']:,} | {w['code cell']} | {w['worked example']} | {w['Try block']} "
+        rows.append(f"| {path.stem} | {round(w['words'], -2):,} | {w['code cell']} | {w['worked example']} | {w['Try block']} "
                     f"(+{w['extra Try item']}) | {w['graded exercise']} | {w['minutes']} |")
     return "\n".join(rows)
 
