@@ -16,8 +16,10 @@ Notebooks narrate and call into this package; every piece of logic lives here, o
   ``stats``: intervals over tasks and seeds, paired differences, aggregation over seeds;
 * ``finetuning``: online (DAgger) and adversarial finetuning, cached models;
 * ``final_evaluation``: notebook 08's table; ``results``: the README table;
-* ``plotting`` and ``widgets``: figures and interactive demos; ``cache``: files under data/;
-  ``reproduce``: re-execute the notebooks.
+* ``plotting`` and ``widgets``: figures (one colour-blind-safe ``PALETTE``, two concept diagrams) and
+  interactive demos; ``cache``: files under data/; ``reproduce``: re-execute the notebooks;
+* ``exercises``: the checks of the graded exercises; ``course``: the student edition of the notebooks
+  (``python -m gbp_utils.course``).
 
 Every size and setting the notebooks use comes from ``presets()``.
 """
@@ -56,7 +58,7 @@ def setup(seed: int = 0, threads: int = 1, device: str | None = None) -> torch.d
     torch.manual_seed(seed)
     try:
         import seaborn as sns
-        sns.set_theme(style="white", context="notebook")
+        sns.set_theme(style="white", context="notebook", palette="colorblind")  # = plotting.PALETTE
     except ImportError:  # plotting is optional for scripts
         pass
     return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))

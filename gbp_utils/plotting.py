@@ -1,5 +1,6 @@
 """Drawing helpers: arena, wall and door, tasks, trajectories (real solid, model-predicted dashed),
-and seaborn coverage heat-maps of where data lives.
+seaborn coverage heat-maps of where data lives, the series' colour palette, and two concept diagrams
+(the unrolled computation graph of GBP, the plan -> execute -> finetune loop).
 """
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 import torch
-from matplotlib.patches import Rectangle
+from matplotlib.patches import FancyBboxPatch, Rectangle
 
 from .env import WallConfig
 
+# One colour-blind-safe palette for the whole series: seaborn's "colorblind" (after Okabe & Ito), by name.
+# gbp_utils.setup() also makes it matplotlib's default colour cycle.
+PALETTE = dict(zip(("blue", "orange", "green", "red", "purple", "brown", "pink", "grey", "yellow", "cyan"),
+                   sns.color_palette("colorblind", 10).as_hex()))
 WALL_COLOR = "0.25"
 REAL_STYLE = dict(linestyle="-", linewidth=1.8)
 MODEL_STYLE = dict(linestyle="--", linewidth=1.5)
@@ -60,9 +65,9 @@ def draw_task(ax, start, goal, wall: WallConfig | None = None, label: bool = Tru
     """Start as a circle, goal as a star with its success radius."""
     wall = wall or WallConfig()
     s, g = _np(start), _np(goal)
-    ax.plot(*s, "o", color="tab:blue", markersize=7, zorder=5, label="start" if label else None)
-    ax.plot(*g, "*", color="tab:red", markersize=13, zorder=5, label="goal" if label else None)
-    ax.add_patch(plt.Circle(g, wall.success_radius, color="tab:red", alpha=0.15, zorder=1))
+    ax.plot(*s, "o", color=PALETTE["blue"], markersize=7, zorder=5, label="start" if label else None)
+    ax.plot(*g, "*", color=PALETTE["red"], markersize=13, zorder=5, label="goal" if label else None)
+    ax.add_patch(plt.Circle(g, wall.success_radius, color=PALETTE["red"], alpha=0.15, zorder=1))
 
 
 def draw_trajectory(ax, states, kind: str = "real", color=None, label: str | None = None, markers=False):
@@ -125,7 +130,7 @@ def plan_gallery(episodes, tasks, indices, wall: WallConfig | None = None, title
         draw_task(ax, tasks.starts[i], tasks.goals[i], wall, label=k == 0)
         draw_trajectory(ax, episodes.states[i], "real", color="black", label="reality" if k == 0 else None)
         if episodes.first_plan_states is not None:  # on top, so the dashes stay visible where the two agree
-            draw_trajectory(ax, episodes.first_plan_states[i], "model", color="tab:purple",
+            draw_trajectory(ax, episodes.first_plan_states[i], "model", color=PALETTE["purple"],
                             label="model: plan" if k == 0 else None)
         ax.set_title(titles[k] if titles else f"task {i}", fontsize=9)
     handles, labels = axes.flat[0].get_legend_handles_labels()
@@ -146,9 +151,9 @@ def plot_gap(ax, gap: dict, label: str = "planner-visited", color=None, expert: 
     curve = _np(gap["multi_step_planner"])
     steps = np.arange(1, len(curve) + 1)
     if expert:
-        ax.semilogy(steps, _np(gap["multi_step_expert"]), marker=".", color="tab:blue",
+        ax.semilogy(steps, _np(gap["multi_step_expert"]), marker=".", color=PALETTE["blue"],
                     label="expert episodes (held-out)")
-        ax.axhline(wall.success_radius, color="tab:red", linestyle=":", label="success radius")
+        ax.axhline(wall.success_radius, color=PALETTE["red"], linestyle=":", label="success radius")
     ax.semilogy(steps, curve, marker=".", color=color, label=label)
     ax.set(xlabel="rollout step", ylabel="mean model error (arena units)")
     ax.legend(fontsize=8)
@@ -177,10 +182,10 @@ def plot_landscape(ax, grid_xy, cost, wall: WallConfig | None = None, path=None,
         draw_task(ax, start, goal, wall, label=False)
     if path is not None:
         p = _np(path)
-        ax.plot(p[:, 0], p[:, 1], color="tab:orange", linewidth=2.2, marker=".", markersize=3, zorder=6,
+        ax.plot(p[:, 0], p[:, 1], color=PALETTE["orange"], linewidth=2.2, marker=".", markersize=3, zorder=6,
                 label="optimiser path")
-        ax.plot(*p[0], "o", color="tab:orange", markersize=6, markeredgecolor="black", zorder=7)
-        ax.plot(*p[-1], "X", color="tab:orange", markersize=9, markeredgecolor="black", zorder=7)
+        ax.plot(*p[0], "o", color=PALETTE["orange"], markersize=6, markeredgecolor="black", zorder=7)
+        ax.plot(*p[-1], "X", color=PALETTE["orange"], markersize=9, markeredgecolor="black", zorder=7)
     return im
 
 
@@ -244,7 +249,7 @@ def plan_gallery_rows(runs: dict, tasks, indices, wall: WallConfig | None = None
             draw_task(ax, tasks.starts[i], tasks.goals[i], wall, label=first)
             draw_trajectory(ax, episodes.states[i], "real", color="black", label="reality" if first else None)
             if episodes.first_plan_states is not None:
-                draw_trajectory(ax, episodes.first_plan_states[i], "model", color="tab:purple",
+                draw_trajectory(ax, episodes.first_plan_states[i], "model", color=PALETTE["purple"],
                                 label="model: plan" if first else None)
             title = titles[label][col] if titles and label in titles else f"{label}: task {i}"
             ax.set_title(title, fontsize=8)
@@ -266,7 +271,7 @@ def success_bars(ax, table: dict, colors: dict | None = None, title: str | None 
     series = list(dict.fromkeys(s for g in groups for s in table[g]))
     if not groups or not series:
         raise ValueError("success_bars needs at least one group with one report")
-    palette = sns.color_palette("colorblind", len(series))
+    palette = list(PALETTE.values()) * (1 + len(series) // len(PALETTE))
     width = 0.8 / len(series)
     for j, s in enumerate(series):
         xs, rates, err = [], [], [[], []]
@@ -300,7 +305,7 @@ def plot_success_vs_compute(axes, curve, colors: dict | None = None):
     if len(axes) != 2:
         raise ValueError("plot_success_vs_compute needs two axes (evaluations, seconds)")
     groups = list(curve.groupby(["model", "family", "execution"], sort=False))
-    palette = sns.color_palette("colorblind", len(groups))
+    palette = list(PALETTE.values()) * (1 + len(groups) // len(PALETTE))
     for i, ((model, family, execution), g) in enumerate(groups):
         color = (colors or {}).get((model, family), palette[i])
         style = "-" if family.startswith("GBP") else "--"
@@ -315,3 +320,76 @@ def plot_success_vs_compute(axes, curve, colors: dict | None = None):
         ax.xaxis.set_minor_formatter(plt.NullFormatter())  # only decade labels: minor ones overlap
     axes[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     return axes
+
+
+# --------------------------------------------------------------------------------------------
+# Concept diagrams
+# --------------------------------------------------------------------------------------------
+def _box(ax, xy, text, color, width=1.5, height=0.62):
+    x, y = xy
+    ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height, boxstyle="round,pad=0.04",
+                                facecolor=color, edgecolor="0.2", alpha=0.9, zorder=2))
+    ax.text(x, y, text, ha="center", va="center", fontsize=10, zorder=3)
+
+
+def _arrow(ax, start, end, color="0.2", text=None, offset=(0, 0.18), rad=0.0, style="-|>"):
+    ax.annotate("", xy=end, xytext=start, zorder=1,
+                arrowprops=dict(arrowstyle=style, color=color, lw=1.6, shrinkA=4, shrinkB=4,
+                                connectionstyle=f"arc3,rad={rad}"))
+    if text:
+        ax.text((start[0] + end[0]) / 2 + offset[0], (start[1] + end[1]) / 2 + offset[1], text, ha="center",
+                va="center", fontsize=9, color=color)
+
+
+def draw_unrolled_graph(ax=None, horizon_shown: int = 3):
+    """The computation graph GBP differentiates: u_t -> a_t = a_max tanh(u_t) -> one model step per t,
+    s_{t+1} = s_t + f(s_t, a_t), then the cost c(s_H, g). Forward edges grey; the backward pass (red)
+    multiplies the step Jacobians J_t = d s_{t+1} / d s_t on its way back to every action."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9.5, 3.6))
+    xs = [1.2 + 2.1 * t for t in range(horizon_shown + 1)]
+    sub = lambda t: "H-1" if t == horizon_shown - 1 else str(t)  # noqa: E731
+    for t, x in enumerate(xs):
+        label = "$s_0$" if t == 0 else ("$\\hat s_H$" if t == horizon_shown else f"$\\hat s_{t}$")
+        _box(ax, (x, 1.0), label, PALETTE["cyan"], width=0.9)
+        if t < horizon_shown:
+            _box(ax, (x + 1.05, 2.75), f"$u_{{{sub(t)}}}$", PALETTE["yellow"], width=0.8, height=0.45)
+            _box(ax, (x + 1.05, 2.0), f"$a_{{{sub(t)}}}$", PALETTE["orange"], width=0.8, height=0.45)
+            _arrow(ax, (x + 1.05, 2.52), (x + 1.05, 2.23), text="tanh", offset=(0.35, 0.0))
+            _arrow(ax, (x + 0.45, 1.0), (xs[t + 1] - 0.45, 1.0), text="$f_\\theta$", offset=(-0.35, 0.17))
+            _arrow(ax, (x + 1.05, 1.77), (xs[t + 1] - 0.5, 1.2))
+            _arrow(ax, (xs[t + 1] - 0.2, 0.68), (x + 0.2, 0.68), color=PALETTE["red"], rad=-0.35,
+                   text=f"$J_{{{sub(t) if t else 0}}}$" if t else "", offset=(0, -0.5))
+    ax.text((xs[-2] + xs[-1]) / 2, 1.45, "…", ha="center", fontsize=12, color="0.4")
+    _box(ax, (xs[-1] + 2.0, 1.0), "$c(\\hat s_H, g)$", PALETTE["red"], width=1.4)
+    _arrow(ax, (xs[-1] + 0.45, 1.0), (xs[-1] + 1.3, 1.0))
+    ax.text((xs[0] + xs[-1]) / 2, -0.25,
+            "backward: $\\partial c/\\partial u_t = \\partial c/\\partial \\hat s_H \\; J_{H-1} \\cdots J_{t+1}"
+            "\\; \\partial \\hat s_{t+1}/\\partial a_t \\; \\partial a_t/\\partial u_t$,  "
+            "$J_t = I + \\partial f_\\theta/\\partial s$", ha="center", fontsize=10, color=PALETTE["red"])
+    ax.set(xlim=(0.4, xs[-1] + 3.0), ylim=(-0.5, 3.1))
+    ax.axis("off")
+    return ax
+
+
+def draw_planning_loop(ax=None):
+    """The online (DAgger) loop of notebook 05: plan with the model -> execute in the real world ->
+    add the visited transitions to the data -> finetune the model -> plan again."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 4.4))
+    boxes = [((0.0, 1.3), "1) plan with the\nworld model (GBP)", PALETTE["orange"]),
+             ((2.4, 0.0), "2) execute in the\nreal environment", PALETTE["green"]),
+             ((0.0, -1.3), "3) aggregate: expert +\nall planner data", PALETTE["cyan"]),
+             ((-2.4, 0.0), "4) finetune the\nworld model", PALETTE["purple"])]
+    for xy, text, color in boxes:
+        _box(ax, xy, text, color, width=2.0, height=0.8)
+    edges = [((1.0, 1.3), (2.4, 0.45), "actions", (0.75, 0.25)),
+             ((2.4, -0.45), (1.0, -1.3), "visited transitions\n(wall contacts)", (1.0, -0.3)),
+             ((-1.0, -1.3), (-2.4, -0.45), "planner_share mix", (-1.0, -0.25)),
+             ((-2.4, 0.45), (-1.0, 1.3), "new $f_\\theta$", (-0.7, 0.25))]
+    for start, end, text, offset in edges:
+        _arrow(ax, start, end, rad=0.25, text=text, offset=offset)
+    ax.text(0, 0, "one round", ha="center", va="center", fontsize=10, color="0.4")
+    ax.set(xlim=(-3.7, 3.7), ylim=(-1.9, 1.9))
+    ax.axis("off")
+    return ax

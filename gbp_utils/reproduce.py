@@ -4,11 +4,11 @@ Usage (from the repository root)::
 
     python -m gbp_utils.reproduce                # full run, rewrites notebooks/ in place
     python -m gbp_utils.reproduce --fast         # quick run, copies go to build/fast/
-    python -m gbp_utils.reproduce --only 01,03   # a subset, by two-digit prefix
+    python -m gbp_utils.reproduce --only 01,03   # a subset, by prefix (01..08, A1)
     python -m gbp_utils.reproduce --jobs 1       # one notebook at a time (default: one per CPU, at most 2)
 
-Notebooks named ``NN_*.ipynb`` are run in sorted order (``--jobs 1``), each in a fresh
-kernel that uses *this* Python interpreter (whatever kernelspecs are
+Notebooks named ``NN_*.ipynb`` (and appendices ``A<k>_*.ipynb``, last) are run in sorted order
+(``--jobs 1``), each in a fresh kernel that uses *this* Python interpreter (whatever kernelspecs are
 installed), with the notebook's own folder as working directory so that
 relative paths such as ``../data`` resolve the same way as in Jupyter.
 
@@ -46,12 +46,12 @@ from tqdm import tqdm
 from .cache import atomic_write
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK_NAME = re.compile(r"^(\d{2})_.+\.ipynb$")
+NOTEBOOK_NAME = re.compile(r"^(\d{2}|A\d)_.+\.ipynb$")  # the numbered notebooks and the appendices (A1_...)
 FULL_TIMEOUT = 1800
 """Per-cell timeout in seconds for a full run."""
 FAST_TIMEOUT = 600
 """Per-cell timeout in seconds for a ``--fast`` run."""
-PREREQUISITES = {"03": ("02",), "04": ("03",), "05": ("03",), "06": ("03",), "07": ("06",), "08": ("06",)}
+PREREQUISITES = {"A1": ("02",), "03": ("02",), "04": ("03",), "05": ("03",), "06": ("03",), "07": ("06",), "08": ("06",)}
 """Notebook prefix -> the prefixes whose cached data (datasets, models) it loads. Only used to order
 parallel runs (``jobs > 1``); every notebook also runs on its own, regenerating what is missing.
 05 and 06 are left free to overlap: 06 loads 05's online model, so with an empty data/ both would
@@ -102,9 +102,10 @@ class _CurrentInterpreterKernelManager(AsyncKernelManager):
 
 
 def discover_notebooks(notebooks_dir: Path, only: set[str] | None = None) -> list[Path]:
-    """Return the ``NN_*.ipynb`` notebooks of ``notebooks_dir`` in sorted order.
+    """Return the ``NN_*.ipynb`` notebooks and ``A<k>_*.ipynb`` appendices of ``notebooks_dir`` in sorted
+    order (appendices last).
 
-    ``only`` restricts the result to the given two-digit prefixes; asking for
+    ``only`` restricts the result to the given prefixes ("01", "A1"); asking for
     a prefix that matches no notebook is an error.
     """
     found = sorted(
@@ -288,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        help="comma-separated two-digit prefixes to run, e.g. 01,03 (default: all)",
+        help="comma-separated prefixes to run, e.g. 01,03 or A1 (default: all)",
     )
     parser.add_argument(
         "--build-dir",
@@ -306,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         "--notebooks-dir",
         type=Path,
         default=REPO_ROOT / "notebooks",
-        help="folder holding the NN_*.ipynb notebooks (default: notebooks/)",
+        help="folder holding the NN_*.ipynb notebooks and A<k>_*.ipynb appendices (default: notebooks/)",
     )
     args = parser.parse_args(argv)
 

@@ -1,10 +1,13 @@
-"""Statistics of success rates: the Wilson interval of one run, the aggregation of the final
-evaluation over training seeds, the check of the paper's claims against it, and intervals that cover
-both tasks and training seeds (``crossed_bootstrap``, ``paired_difference``, ``verdict``).
+"""Statistics of success rates: the Wilson interval of one run, the paired bootstrap interval of the
+difference between two planners on the same tasks, the aggregation of the final evaluation over training
+seeds, the check of the paper's claims against it, and intervals that cover both tasks and training seeds
+(``crossed_bootstrap``, ``paired_difference``, ``verdict``, ``paired_claims``).
 """
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -21,6 +24,26 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     lo = 0.0 if successes == 0 else max(0.0, centre - half)
     hi = 1.0 if successes == n else min(1.0, centre + half)
     return lo, hi
+
+
+def paired_bootstrap(success_a, success_b, n_boot: int = 10_000, seed: int = 0, level: float = 0.95
+                     ) -> tuple[float, float, float]:
+    """Difference of success rates of two methods run on the *same* tasks, with a percentile bootstrap
+    interval that resamples tasks (pairs), so the variation the two share cancels. This is the one-seed
+    case of ``paired_difference`` (the same draws), which also resamples training seeds.
+
+    Args:
+        success_a, success_b: (n,) per-task outcomes (0/1 or bool), task i the same in both.
+        n_boot: bootstrap resamples; seed: of ``numpy.random.default_rng``; level: interval coverage.
+    Returns:
+        (rate_a - rate_b, low, high).
+    """
+    a = np.asarray(success_a, dtype=float)
+    b = np.asarray(success_b, dtype=float)
+    if a.ndim != 1 or a.shape != b.shape or len(a) == 0:
+        raise ValueError(f"need two non-empty (n,) outcome arrays of the same tasks; got {a.shape} and {b.shape}")
+    d = paired_difference(a, b, level, n_boot, seed)
+    return d["mean"], d["low"], d["high"]
 
 
 def aggregate(df):

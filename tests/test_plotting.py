@@ -83,3 +83,36 @@ def test_plot_success_vs_compute_needs_two_axes(n_axes):
     _, axes = plt.subplots(1, n_axes, squeeze=False)
     with pytest.raises(ValueError, match="needs two axes"):
         plot_success_vs_compute(list(axes[0]), curve_frame())
+
+
+# --------------------------------------------------------------------------------------------
+# The series' palette and the two concept diagrams
+# --------------------------------------------------------------------------------------------
+def test_palette_is_the_colourblind_palette_and_the_default_cycle():
+    import matplotlib as mpl
+    import seaborn as sns
+
+    import gbp_utils
+    from gbp_utils.plotting import PALETTE
+
+    assert list(PALETTE.values()) == sns.color_palette("colorblind", 10).as_hex()
+    gbp_utils.setup()
+    cycle = [mpl.colors.to_hex(c["color"]) for c in mpl.rcParams["axes.prop_cycle"]]
+    assert cycle[:3] == [PALETTE["blue"], PALETTE["orange"], PALETTE["green"]]
+
+
+def test_plotting_module_uses_only_the_palette():
+    from pathlib import Path
+
+    import gbp_utils.plotting
+    assert '"tab:' not in Path(gbp_utils.plotting.__file__).read_text()
+
+
+def test_concept_diagrams_draw_on_the_given_axes():
+    from gbp_utils.plotting import draw_planning_loop, draw_unrolled_graph
+
+    for draw, expected in ((draw_unrolled_graph, "c(\\hat s_H, g)"), (draw_planning_loop, "execute in the")):
+        fig, ax = plt.subplots()
+        assert draw(ax) is ax
+        texts = " ".join(t.get_text() for t in ax.texts)
+        assert expected in texts and len(ax.patches) >= 4

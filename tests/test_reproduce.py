@@ -101,14 +101,16 @@ def test_failing_cell_is_reported_and_source_kept(bad_notebook, tmp_path, capsys
 
 
 def test_discover_notebooks_sorted_and_filtered(tmp_path):
-    for name in ["03_c.ipynb", "01_a.ipynb", "02_b.ipynb", "notes.ipynb"]:
+    for name in ["03_c.ipynb", "A1_appendix.ipynb", "01_a.ipynb", "02_b.ipynb", "notes.ipynb", "lecture_demo.ipynb"]:
         _write_notebook(tmp_path / name, [])
 
     assert [p.name for p in reproduce.discover_notebooks(tmp_path)] == [
         "01_a.ipynb",
         "02_b.ipynb",
         "03_c.ipynb",
+        "A1_appendix.ipynb",
     ]
+    assert [p.name for p in reproduce.discover_notebooks(tmp_path, {"A1"})] == ["A1_appendix.ipynb"]
     only = reproduce.discover_notebooks(tmp_path, {"01", "03"})
     assert [p.name for p in only] == ["01_a.ipynb", "03_c.ipynb"]
     with pytest.raises(ValueError, match="04"):

@@ -1,0 +1,155 @@
+"""The graded exercises of notebooks 03-08: every check fails on the scaffold and passes on the solution.
+
+Each exercise is a code cell tagged "solution" (the answer between ### BEGIN/END SOLUTION markers) followed
+by a cell tagged "check". For every exercise this runs, in a fresh namespace holding the notebook's imports
+and its earlier solutions, the student-edition scaffold and then the solution, each followed by the check:
+the first must raise, the second must not. The checks build their own small cases, so no notebook is
+executed here (a few seconds in all).
+"""
+
+import ast
+
+import nbformat
+import pytest
+import torch
+
+from gbp_utils import course, exercises, stats
+
+NOTEBOOKS = course.numbered_notebooks()
+
+
+def _imports(nb) -> str:
+    """Every top-level import statement of the notebook's code cells, plus its parameters cell."""
+    lines = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if "parameters" in cell.metadata.get("tags", []):
+            lines.append(cell.source)
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        lines += [ast.get_source_segment(cell.source, node) for node in tree.body
+                  if isinstance(node, (ast.Import, ast.ImportFrom))]
+    return "\n".join(lines)
+
+
+def _exercises(path):
+    """[(solution source, check source)] of one notebook, in order."""
+    cells = nbformat.read(path, as_version=4).cells
+    pairs = []
+    for i, cell in enumerate(cells):
+        if "solution" in cell.metadata.get("tags", []):
+            assert i + 1 < len(cells) and "check" in cells[i + 1].metadata.get("tags", []), \
+                f"{path.name}: the solution cell {i} must be followed by a cell tagged 'check'"
+            pairs.append((cell.source, cells[i + 1].source))
+    return pairs
+
+
+CASES = [(path, k) for path in NOTEBOOKS for k in range(len(_exercises(path)))]
+
+
+def test_enough_graded_exercises():
+    counts = {path.name[:2]: len(_exercises(path)) for path in NOTEBOOKS}
+    assert sum(counts.values()) >= 14, counts
+    assert all(counts[n] >= 2 for n in ("03", "04", "05", "06", "07", "08")), counts
+
+
+@pytest.mark.parametrize("path, k", CASES, ids=[f"{p.stem[:2]}-ex{k + 1}" for p, k in CASES])
+def test_check_fails_on_scaffold_and_passes_on_solution(path, k, monkeypatch):
+    monkeypatch.setenv("GBP_FAST", "1")
+    nb = nbformat.read(path, as_version=4)
+    pairs = _exercises(path)
+    namespace = {}
+    exec(_imports(nb), namespace)
+    for solution, _ in pairs[:k]:  # later exercises may build on earlier answers
+        exec(solution, namespace)
+    solution, check = pairs[k]
+    scaffold_ns = dict(namespace)
+    with pytest.raises(Exception):
+        exec(course.scaffold(solution), scaffold_ns)
+        exec(check, scaffold_ns)
+    exec(solution, namespace)
+    exec(check, namespace)
+
+
+# --------------------------------------------------------------------------------------------
+# Wrong answers (not only empty ones) fail
+# --------------------------------------------------------------------------------------------
+def test_residual_step_without_skip_connection_fails():
+    def no_skip(model, states, actions):
+        delta = model.predict_normalised_delta(model.normalise_inputs(states, actions))
+        return model.delta_mean + model.delta_std * delta
+
+    with pytest.raises(AssertionError, match="residual_step"):
+        exercises.check_residual_step(no_skip)
+
+
+def test_cem_update_with_the_most_expensive_elites_fails():
+    def worst(mean, std, candidates, cost, elites, smoothing, min_std):
+        idx = cost.topk(elites, dim=1, largest=True).indices
+        elite = candidates[torch.arange(len(cost))[:, None], idx]
+        return (smoothing * mean + (1 - smoothing) * elite.mean(1),
+                (smoothing * std + (1 - smoothing) * elite.std(1, unbiased=False)).clamp(min=min_std))
+
+    with pytest.raises(AssertionError, match="new mean"):
+        exercises.check_cem_update(worst)
+
+
+def test_perturbation_without_clamp_fails():
+    def unclamped(model, s, a, s_next, eps_s, eps_a, steps, step):
+        d_s = (2 * torch.rand_like(s) - 1) * eps_s
+        d_a = (2 * torch.rand_like(a) - 1) * eps_a
+        for _ in range(steps):
+            d_s.requires_grad_(True)
+            d_a.requires_grad_(True)
+            loss = ((model(s + d_s, a + d_a) - s_next) / model.delta_std).pow(2).mean()
+            g_s, g_a = torch.autograd.grad(loss, [d_s, d_a])
+            d_s, d_a = (d_s + step * eps_s * g_s.sign()).detach(), (d_a + step * eps_a * g_a.sign()).detach()
+        return d_s, d_a
+
+    with pytest.raises(AssertionError, match="box"):
+        exercises.check_perturbation(unclamped)
+
+
+def test_unpaired_bootstrap_fails():
+    import numpy as np
+
+    def unpaired(a, b, n_boot, seed):
+        rng = np.random.default_rng(seed)
+        a, b = np.asarray(a, float), np.asarray(b, float)
+        da = a[rng.integers(0, len(a), size=(n_boot, len(a)))].mean(1)
+        db = b[rng.integers(0, len(b), size=(n_boot, len(b)))].mean(1)
+        low, high = np.quantile(da - db, [0.025, 0.975])
+        return a.mean() - b.mean(), low, high
+
+    with pytest.raises(AssertionError):
+        exercises.check_paired_bootstrap(unpaired)
+
+
+# --------------------------------------------------------------------------------------------
+# stats.paired_bootstrap
+# --------------------------------------------------------------------------------------------
+def test_paired_bootstrap_identical_methods_give_a_zero_interval():
+    a = [1, 0, 1, 1, 0, 1]
+    assert stats.paired_bootstrap(a, a, 500, 0) == (0.0, 0.0, 0.0)
+
+
+def test_paired_bootstrap_is_narrower_than_unpaired_for_correlated_outcomes():
+    import numpy as np
+    rng = np.random.default_rng(0)
+    a = (rng.random(400) < 0.6).astype(float)
+    b = a.copy()
+    flip = rng.random(400) < 0.05
+    b[flip] = 1 - b[flip]
+    diff, low, high = stats.paired_bootstrap(a, b, 4000, 1)
+    assert low <= diff <= high
+    unpaired_half_width = 1.96 * np.sqrt(a.mean() * (1 - a.mean()) / 400 + b.mean() * (1 - b.mean()) / 400)
+    assert (high - low) / 2 < 0.5 * unpaired_half_width
+
+
+def test_paired_bootstrap_rejects_unpaired_shapes():
+    with pytest.raises(ValueError, match="same tasks"):
+        stats.paired_bootstrap([1, 0, 1], [1, 0])
