@@ -1,6 +1,6 @@
 """Benchmark: how long each notebook widget takes to answer a control change.
 
-    python benchmarks/bench_widgets.py [--updates 20] [--fast]
+    python benchmarks/bench_widgets.py [--updates 20] [--fast] [--readme README.md]
 
 For every widget of the series (built exactly as its notebook builds it, from the full-mode presets and
 the models cached in data/) this moves one control back and forth ``--updates`` times and times each
@@ -13,7 +13,8 @@ slider (a redraw from the cached trace, no planning). It prints one row per widg
 median and the 95th percentile in milliseconds, and whether the median meets the series' target
 (200 ms; 800 ms for MPC updates).
 
-One torch thread, as in the notebooks (``gbp_utils.setup``).
+One torch thread, as in the notebooks (``gbp_utils.setup``). ``--readme`` also writes the table, with the
+date, the machine's CPU count and its load average, between the README's widget-bench markers.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ import os
 import statistics
 import sys
 import time
+from datetime import date
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
@@ -32,17 +35,20 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import gbp_utils  # noqa: E402
-from gbp_utils import experiments, final_evaluation, finetuning, widgets  # noqa: E402
+from gbp_utils import experiments, final_evaluation, finetuning, results, widgets  # noqa: E402
 from gbp_utils.env import TrueDynamicsModel  # noqa: E402
 from gbp_utils.finetuning import AdversarialConfig  # noqa: E402
 
 TARGET_MS, MPC_TARGET_MS = 200.0, 800.0
+BENCH_BEGIN, BENCH_END = "<!-- widget-bench:begin -->", "<!-- widget-bench:end -->"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--updates", type=int, default=20, help="timed updates per control (default 20, at least 20)")
     p.add_argument("--fast", action="store_true", help="fast-mode presets and models (default follows GBP_FAST)")
+    p.add_argument("--readme", type=Path, default=None,
+                   help="also write the table between <!-- widget-bench:begin --> and <!-- widget-bench:end --> of this file")
     args = p.parse_args(argv)
     if args.updates < 20:
         p.error("--updates must be >= 20 (the median and 95th percentile need them)")
@@ -101,14 +107,14 @@ def main(argv=None) -> int:
     eps_models = {eps: base if eps == 0 else finetuning.get_adversarial_model(P, None, AdversarialConfig(eps, eps),
                                                                               progress=False).model
                   for eps in P.eps_grid}
-    cem_models = {"true dynamics": TrueDynamicsModel(wall), "baseline": base,
-                  "online + adversarial": models["online + adversarial"]}
+    cem_models = {"baseline": base, "online + adversarial": models["online + adversarial"],  # as notebook 07
+                  "true dynamics": TrueDynamicsModel(wall)}
     tasks = P.eval_tasks(P.tasks.final)
     runs = {f"{m}, GBP MPC": experiments.run(models[m], P.gbp, tasks, P.mpc, wall) for m in final_evaluation.MODELS}
     print(f"{'fast' if args.fast or gbp_utils.fast_mode() else 'full'}-mode presets; models and runs loaded in "
           f"{time.perf_counter() - t0:.1f} s; {args.updates} updates per control\n")
 
-    plan_ui = widgets.planner_explorer(base, P.gbp, P.mpc, wall)
+    plan_ui = widgets.planner_explorer(base, P.gbp_explorer, P.mpc, wall)  # as notebook 04
     task_ui = widgets.task_explorer(wall)
     cases = [  # (notebook, widget, ui, control, values, target)
         ("01", "task explorer", task_ui, "goal_x", [3.5, 3.0], TARGET_MS),
@@ -120,7 +126,7 @@ def main(argv=None) -> int:
         ("04", "planner explorer, open-loop", plan_ui, "iteration", [0, 30], TARGET_MS),
         ("05", "online round explorer", widgets.online_round_explorer(snapshots, wall), "round",
          [0, len(snapshots) - 1], TARGET_MS),
-        ("06", "epsilon explorer", widgets.epsilon_explorer(eps_models, P.gbp, wall), "eps",
+        ("06", "epsilon explorer", widgets.epsilon_explorer(eps_models, P.gbp_explorer, wall), "eps",
          [min(eps_models), max(eps_models)], TARGET_MS),
         ("07", "CEM explorer", widgets.cem_explorer(cem_models, P.cem, wall), "goal_x", [3.0, 2.5], TARGET_MS),
         ("08", "results explorer", widgets.results_explorer(runs, tasks, wall), "task", [0, 1], TARGET_MS),
@@ -136,12 +142,22 @@ def main(argv=None) -> int:
     print(header)
     print("-" * len(header))
     failures = 0
+    markdown = ["| nb | widget | control | median ms | p95 ms | target ms | meets |", "|---|---|---|---|---|---|---|"]
     for nb, widget, control, seconds, target in rows:
         median, p95 = 1e3 * statistics.median(seconds), 1e3 * percentile(seconds, 0.95)
         ok = median <= target
         failures += not ok
         print(f"{nb:<4}{widget:<34}{control:<11}{median:>10.0f}{p95:>9.0f}{target:>8.0f}  {'yes' if ok else 'NO'}")
-    print(f"\n{len(rows) - failures} of {len(rows)} widget updates meet their median target")
+        markdown.append(f"| {nb} | {widget} | {control} | {median:.0f} | {p95:.0f} | {target:.0f} | {'yes' if ok else 'no'} |")
+    summary = f"{len(rows) - failures} of {len(rows)} widget updates meet their median target"
+    print(f"\n{summary}")
+    if args.readme is not None:
+        load = os.getloadavg()[0]
+        table = (f"Measured on {date.today().isoformat()} by `python benchmarks/bench_widgets.py` ({args.updates} updates per "
+                 f"control, full-mode presets, one torch thread) on a {os.cpu_count()}-CPU machine with load average "
+                 f"{load:.1f} at the end: {summary}.\n\n" + "\n".join(markdown))
+        args.readme.write_text(results.render_readme(args.readme.read_text(), table, BENCH_BEGIN, BENCH_END))
+        print(f"wrote the table into {args.readme}")
     return 0
 
 

@@ -213,12 +213,14 @@ class WallEnv:
         t_hit = torch.ones_like(p[:, 0])  # fraction of the move that is executed
         hit_axis = torch.full_like(p[:, 0], -1, dtype=torch.long)  # 0: x-face, 1: y-face, -1: none
         hit_value = torch.zeros_like(p[:, 0])  # coordinate of the face that was hit
-        t_enter, axis, face = _entry_times(p, d, *_box_bounds(wall, p.dtype, p.device))  # (B, boxes) each
-        for k in range(t_enter.shape[1]):  # in box order: a later box wins only if strictly closer
-            closer = t_enter[:, k] < t_hit
-            t_hit = torch.where(closer, t_enter[:, k], t_hit)
-            hit_axis = torch.where(closer, axis[:, k], hit_axis)
-            hit_value = torch.where(closer, face[:, k], hit_value)
+        moving = d != 0
+        safe_d = torch.where(moving, d, torch.ones_like(d))
+        for lo, hi in _box_bounds(wall, p.dtype, p.device):  # in box order: a later box wins only if strictly closer
+            t_enter, axis, face = _entry_time(p, d, lo, hi, moving, safe_d)
+            closer = t_enter < t_hit
+            t_hit = torch.where(closer, t_enter, t_hit)
+            hit_axis = torch.where(closer, axis, hit_axis)
+            hit_value = torch.where(closer, face, hit_value)
         # 2) first contact with the arena border (the arena is convex: an exit time per axis).
         h = wall.half_size
         for axis in range(2):
@@ -247,21 +249,17 @@ class WallEnv:
 
 
 @functools.lru_cache(maxsize=16)
-def _box_bounds(wall: WallConfig, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The collision boxes' lower and upper corners, (boxes, 2) each: (x0, y0) and (x1, y1)."""
-    boxes = wall.collision_boxes()
-    lo = torch.tensor([[b[0], b[2]] for b in boxes], dtype=dtype, device=device)
-    hi = torch.tensor([[b[1], b[3]] for b in boxes], dtype=dtype, device=device)
-    return lo, hi
+def _box_bounds(wall: WallConfig, dtype: torch.dtype, device: torch.device) -> tuple:
+    """Each collision box's lower and upper corner as tensors, ((x0, y0), (x1, y1)), made once per
+    wall, dtype and device instead of at every step."""
+    return tuple((torch.tensor([b[0], b[2]], dtype=dtype, device=device),
+                  torch.tensor([b[1], b[3]], dtype=dtype, device=device)) for b in wall.collision_boxes())
 
 
-def _entry_times(p: torch.Tensor, d: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """For every agent (p, d: (B, 2)) and every *open* box (lo, hi: (boxes, 2)): the time t in [0, 1] at
-    which p + t d first enters the box (2 if never), its axis and the face's coordinate; (B, boxes) each."""
-    p, d = p[:, None], d[:, None]  # (B, 1, 2) against (boxes, 2)
-    moving = d != 0
-    safe_d = torch.where(moving, d, torch.ones_like(d))
+def _entry_time(p: torch.Tensor, d: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, moving: torch.Tensor,
+                safe_d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Time t in [0, 1] at which p + t d first enters the *open* box [lo, hi] (2 if never), its axis and
+    face; ``moving`` = d != 0 and ``safe_d`` = d with 1 where it is 0 (shared by every box)."""
     t1 = (lo - p) / safe_d
     t2 = (hi - p) / safe_d
     t_min = torch.minimum(t1, t2)
@@ -270,15 +268,13 @@ def _entry_times(p: torch.Tensor, d: torch.Tensor, lo: torch.Tensor, hi: torch.T
     inside_slab = (p > lo) & (p < hi)
     t_min = torch.where(moving, t_min, torch.where(inside_slab, -math.inf, math.inf))
     t_max = torch.where(moving, t_max, torch.where(inside_slab, math.inf, -math.inf))
-    t_enter, axis = t_min.max(-1)  # (B, boxes); ties go to the x-axis, the first maximum
+    t_enter, axis = t_min.max(-1)
     t_exit = t_max.min(-1).values
     hits = (t_enter < t_exit) & (t_enter < 1) & (t_exit > 0)
     t_enter = torch.where(hits, t_enter.clamp(min=0.0), torch.full_like(t_enter, 2.0))
     # The face is lo when moving in +direction along the entry axis, hi otherwise.
-    d_axis = d.expand(-1, lo.shape[0], -1).gather(2, axis[..., None])[..., 0]
-    lo_axis = lo.expand(p.shape[0], -1, -1).gather(2, axis[..., None])[..., 0]
-    hi_axis = hi.expand(p.shape[0], -1, -1).gather(2, axis[..., None])[..., 0]
-    face = torch.where(d_axis > 0, lo_axis, hi_axis)
+    d_axis = d.gather(1, axis[:, None])[:, 0]
+    face = torch.where(d_axis > 0, lo[axis], hi[axis])
     return t_enter, torch.where(hits, axis, -1), face
 
 
@@ -346,8 +342,14 @@ def straight_line_blocked(starts: torch.Tensor, goals: torch.Tensor, wall: WallC
                           ) -> torch.Tensor:
     """(B,) bool: the segment start -> goal passes through a solid wall piece."""
     wall = wall or WallConfig()
-    t_enter, _, _ = _entry_times(starts, goals - starts, *_box_bounds(wall, starts.dtype, starts.device))
-    return (t_enter <= 1).any(1)
+    d = goals - starts
+    moving = d != 0
+    safe_d = torch.where(moving, d, torch.ones_like(d))
+    blocked = torch.zeros_like(starts[:, 0], dtype=torch.bool)
+    for lo, hi in _box_bounds(wall, starts.dtype, starts.device):
+        t_enter, _, _ = _entry_time(starts, d, lo, hi, moving, safe_d)
+        blocked |= t_enter <= 1
+    return blocked
 
 
 def path_crosses_wall(paths: torch.Tensor, wall: WallConfig | None = None) -> torch.Tensor:

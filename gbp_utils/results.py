@@ -61,13 +61,14 @@ def readme_table(agg, summary) -> str:
     return "\n".join(lines)
 
 
-def render_readme(text: str, table: str) -> str:
-    """``text`` with the part between the results-table markers replaced by ``table``."""
-    if README_BEGIN not in text or README_END not in text or text.index(README_BEGIN) > text.index(README_END):
-        raise ValueError(f"the README needs the markers {README_BEGIN} and then {README_END} around its results table")
-    head, rest = text.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    return f"{head}{README_BEGIN}\n{table}\n{README_END}{tail}"
+def render_readme(text: str, table: str, begin: str = README_BEGIN, end: str = README_END) -> str:
+    """``text`` with the part between the markers ``begin`` and ``end`` (default: the results table's)
+    replaced by ``table``."""
+    if begin not in text or end not in text or text.index(begin) > text.index(end):
+        raise ValueError(f"the README needs the markers {begin} and then {end} around its table")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{table}\n{end}{tail}"
 
 
 def main(argv=None) -> int:

@@ -39,7 +39,7 @@ from .control import OPEN_LOOP, Execution, Episodes
 from .data import DataConfig, generate
 from .env import TaskSet, WallConfig, WallEnv
 from .planners import GBPConfig, planning_cost
-from .plotting import MODEL_STYLE, REAL_STYLE, draw_arena
+from .plotting import MODEL_STYLE, PALETTE, REAL_STYLE, draw_arena
 from .sampling import CEMConfig
 from .world_model import rollout
 
@@ -390,11 +390,11 @@ class _ArenaPanel:
             style = REAL_STYLE if kind == "real" else MODEL_STYLE
             self.lines[name], = ax.plot([], [], color=color, label=label, zorder=4, marker="." if markers else None,
                                         markersize=4, **style)
-        self.start, = ax.plot([], [], "o", color="tab:blue", markersize=7, zorder=5, label="start")
+        self.start, = ax.plot([], [], "o", color=PALETTE["blue"], markersize=7, zorder=5, label="start")
         self.goal = self.radius = None
         if goal:
-            self.goal, = ax.plot([], [], "*", color="tab:red", markersize=13, zorder=5, label="goal")
-            self.radius = ax.add_patch(Circle((0.0, 0.0), wall.success_radius, color="tab:red", alpha=0.15, zorder=1,
+            self.goal, = ax.plot([], [], "*", color=PALETTE["red"], markersize=13, zorder=5, label="goal")
+            self.radius = ax.add_patch(Circle((0.0, 0.0), wall.success_radius, color=PALETTE["red"], alpha=0.15, zorder=1,
                                               visible=False))
         if legend:
             ax.legend(loc=legend, fontsize=7, framealpha=0.6)
@@ -471,8 +471,8 @@ class _TaskView:
 
     def __init__(self, fig, wall: WallConfig):
         ax = fig.add_subplot()
-        self.arena = _ArenaPanel(ax, wall, {"oracle": ("real", "tab:green", "oracle"),
-                                            "straight line": ("real", "tab:orange", "straight line")}, legend="best")
+        self.arena = _ArenaPanel(ax, wall, {"oracle": ("real", PALETTE["green"], "oracle"),
+                                            "straight line": ("real", PALETTE["orange"], "straight line")}, legend="best")
         self.click_axes = (ax,)
 
     def update(self, drawing: dict) -> None:
@@ -570,7 +570,7 @@ def data_explorer(wall: WallConfig | None = None) -> Explorer:
 # Notebook 03: the model's view versus reality for a straight push
 # --------------------------------------------------------------------------------------------
 def _push_panel(ax, wall: WallConfig, model_label: str) -> _ArenaPanel:
-    return _ArenaPanel(ax, wall, {"real": ("real", "black", "real"), "model": ("model", "tab:purple", model_label)},
+    return _ArenaPanel(ax, wall, {"real": ("real", "black", "real"), "model": ("model", PALETTE["purple"], model_label)},
                        goal=False, legend="upper left")
 
 
@@ -656,12 +656,12 @@ class _PlanView:
     def __init__(self, fig, wall: WallConfig):
         ax, cost_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})
         self.arena = _ArenaPanel(ax, wall, {"reality": ("real", "black", "reality"),
-                                            "plan real": ("real", "tab:orange", "plan at iteration, in reality"),
-                                            "plan model": ("model", "tab:purple", "model: plan at iteration")})
+                                            "plan real": ("real", PALETTE["orange"], "plan at iteration, in reality"),
+                                            "plan model": ("model", PALETTE["purple"], "model: plan at iteration")})
         self.arena.lines["plan real"].set(linewidth=1.0, alpha=0.8)
         self.cost_ax, self.wall = cost_ax, wall
-        self.model_cost, = cost_ax.plot([], [], color="tab:purple", label="model's predicted final distance")
-        self.real_cost, = cost_ax.plot([], [], color="tab:orange", label="real final distance")
+        self.model_cost, = cost_ax.plot([], [], color=PALETTE["purple"], label="model's predicted final distance")
+        self.real_cost, = cost_ax.plot([], [], color=PALETTE["orange"], label="real final distance")
         self.marker = cost_ax.axvline(0, color="gray", linewidth=1)
         cost_ax.axhline(wall.success_radius, color="gray", linestyle=":", label="success radius")
         cost_ax.set(xlabel="GBP iteration", ylabel="final distance of the kept plan", yscale="log")
@@ -761,18 +761,24 @@ def planner_explorer(world_model, gbp: GBPConfig, mpc: Execution, wall: WallConf
     """Controls for one task (sliders, or click the arena: start; shift-click: goal) and the GBP knobs
     (learning rate, iterations, horizon, restarts, open-loop or ``mpc``); each change re-plans and redraws
     model (dashed) versus reality (solid). The "show iteration" slider steps through the optimiser's
-    iterations of the (first) plan without re-planning. ``gbp`` gives every other setting (``presets().gbp``)."""
+    iterations of the (first) plan without re-planning. The sliders start at ``gbp``'s learning rate,
+    iterations and restarts, and ``gbp`` gives every other setting (``presets().gbp_explorer``: the
+    series' GBP with a budget light enough to answer at once)."""
     wall = wall or WallConfig()
+    log10_lr = round(math.log10(gbp.lr), 1)
+    if not -3.0 <= log10_lr <= 0.0 or not 0 <= gbp.iterations <= 300 or not 1 <= gbp.restarts <= 16:
+        raise ValueError(f"planner_explorer's sliders cover lr in [1e-3, 1], iterations in [0, 300] and restarts in "
+                         f"[1, 16]; got {gbp.lr}, {gbp.iterations}, {gbp.restarts}")
     sliders = {**_task_sliders(wall, (-3.0, 3.0), (3.0, 2.0)),
-               "log10_lr": W.FloatSlider(value=-1.0, min=-3.0, max=0.0, step=0.1, description="log10 lr",
+               "log10_lr": W.FloatSlider(value=log10_lr, min=-3.0, max=0.0, step=0.1, description="log10 lr",
                                          continuous_update=False, readout_format=".1f"),
-               "iterations": _int_slider(60, 0, 300, 10, "iterations"),
+               "iterations": _int_slider(gbp.iterations, 0, 300, 10, "iterations"),
                "horizon": _int_slider(wall.max_steps, 5, 2 * wall.max_steps, 1, "horizon"),
-               "restarts": _int_slider(8, 1, 16, 1, "restarts"),
+               "restarts": _int_slider(gbp.restarts, 1, 16, 1, "restarts"),
                "execution": W.ToggleButtons(options=[("open-loop", OPEN_LOOP), ("MPC", mpc)], value=OPEN_LOOP,
                                             description="execution")}
-    iteration = W.IntSlider(value=60, min=0, max=300, description="show iteration", continuous_update=True,
-                            style={"description_width": "initial"})
+    iteration = W.IntSlider(value=gbp.iterations, min=0, max=300, description="show iteration",
+                            continuous_update=True, style={"description_width": "initial"})
     return Explorer(_plan_data, _PlanView, sliders,
                     {"world_model": world_model, "gbp": gbp, "wall": wall, "trace": True},
                     display={"iteration": iteration}, after=_follow_iterations, click="task")
@@ -787,7 +793,7 @@ class _RoundView:
     def __init__(self, fig, wall: WallConfig):
         ax_map, ax_push = fig.subplots(1, 2)
         self.map = _Image(fig, ax_map, wall, "magma", "|model end - real end|")
-        self.map_panel = _ArenaPanel(ax_map, wall, {"leaks": ("real", "tab:cyan", "model passes the wall")},
+        self.map_panel = _ArenaPanel(ax_map, wall, {"leaks": ("real", PALETTE["cyan"], "model passes the wall")},
                                      goal=False, legend=None)
         leaks = self.map_panel.lines["leaks"]
         leaks.set(linestyle="none", marker=".", markersize=3, zorder=6)
@@ -866,7 +872,7 @@ class _LandscapeView:
     contour) and the task; right: the plan in the arena, reality (solid) and model (dashed)."""
     figsize = (9.6, 4.4)
 
-    def __init__(self, fig, wall: WallConfig, model_color: str = "tab:purple", width_ratios=(1, 1)):
+    def __init__(self, fig, wall: WallConfig, model_color: str = PALETTE["purple"], width_ratios=(1, 1)):
         ax_map, ax_plan = fig.subplots(1, 2, gridspec_kw={"width_ratios": list(width_ratios)})
         self.map = _Image(fig, ax_map, wall, "viridis", "predicted final distance")
         self.map_panel = _ArenaPanel(ax_map, wall, {}, legend=None)
@@ -960,8 +966,8 @@ class _CEMView:
     def __init__(self, fig, wall: WallConfig):
         ax, cost_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})
         self.arena = _ArenaPanel(ax, wall, {"reality": ("real", "black", "reality"),
-                                            "model": ("model", "tab:green", "model")})
-        self.history, = cost_ax.plot([], [], marker="o", color="tab:green")
+                                            "model": ("model", PALETTE["green"], "model")})
+        self.history, = cost_ax.plot([], [], marker="o", color=PALETTE["green"])
         cost_ax.axhline(wall.success_radius, color="gray", linestyle=":", label="success radius")
         cost_ax.set(xlabel="CEM round", ylabel="best predicted final distance", yscale="log",
                     title="what the model promises")
@@ -1045,7 +1051,7 @@ class _ResultView:
 
     def __init__(self, fig, wall: WallConfig):
         self.arena = _ArenaPanel(fig.add_subplot(), wall, {"reality": ("real", "black", "reality"),
-                                                           "model": ("model", "tab:purple", "model: first plan")},
+                                                           "model": ("model", PALETTE["purple"], "model: first plan")},
                                  markers=False)
         self.arena.lines["reality"].set(marker=".")
 

@@ -108,13 +108,14 @@ def test_ci_runs_the_readme_commands():
 
 def test_readme_results_table_is_generated_from_the_committed_csv():
     """The README's results table must be exactly what ``python -m gbp_utils.results`` makes of
-    data/results/final_evaluation.csv, with one table row per aggregated model x planner."""
+    data/results/final_evaluation.csv and its per-task outcomes, with one table row per model x planner."""
     from gbp_utils import results
 
     csv = ROOT / "data" / "results" / "final_evaluation.csv"
     assert csv.exists(), "data/results/final_evaluation.csv is missing: run notebook 08 in full mode"
     df = results.load_results(csv)
-    assert results.main(["--check", "--csv", str(csv), "--readme", str(ROOT / "README.md")]) == 0
+    outcomes = ROOT / "data" / "results" / "final_outcomes.csv.gz"
+    assert results.main(["--check", "--csv", str(csv), "--outcomes", str(outcomes), "--readme", str(ROOT / "README.md")]) == 0
     text = (ROOT / "README.md").read_text()
     table = text.split(results.README_BEGIN)[1].split(results.README_END)[0]
     n_rows = len(df.groupby(["model", "planner"]))

@@ -909,3 +909,13 @@ def test_explorer_rejects_a_bad_click_mode():
 
     with pytest.raises(ValueError, match="click must be None, 'start' or 'task'; got 'goal'"):
         Explorer(_task_data, _TaskView, {}, {"wall": CFG}, click="goal")
+
+
+def test_planner_explorer_starts_at_the_given_gbp_budget(expert_model):
+    light = GBPConfig(iterations=20, warm_iterations=10, restarts=4, lr=0.03)
+    ui = planner_explorer(expert_model, light, MPC, CFG)
+    c = controls(ui)
+    assert (c["iterations"].value, c["restarts"].value, c["log10_lr"].value) == (20, 4, pytest.approx(-1.5))
+    assert ui.display_controls["iteration"].value == 20 and ui.result["wm_evals"] > 0
+    with pytest.raises(ValueError, match="iterations in \\[0, 300\\]"):
+        planner_explorer(expert_model, GBPConfig(iterations=500), MPC, CFG)
