@@ -117,8 +117,8 @@ class Presets:
     gd: GBPConfig  # GBP with plain gradient descent (the paper's "GD" column), otherwise as ``gbp``
     gbp_lite: GBPConfig  # a cheap GBP (few restarts and iterations) for the compute comparison of 07-08
     gbp_heavy: GBPConfig  # GBP-heavy of notebook 08: ``heavy_grid``'s chosen restarts, run with ``mpc_heavy``
-    # The widgets' GBP (04, 06): ``gbp`` with 20 iterations (10 when warm-started), so one task re-plans in
-    # about 0.1 s; on tune tasks the lesson is the same as at ``gbp``'s budget (``analysis.budget_lesson``, 04).
+    # The widgets' GBP (04, 06): ``gbp`` with 15 iterations (10 when warm-started), so one task re-plans in
+    # well under 0.1 s; on tune tasks the lesson is the same as at ``gbp``'s budget (``analysis.budget_lesson``, 04).
     gbp_explorer: GBPConfig
     cem: CEMConfig  # the CEM of notebooks 07-08 (population 300, 30 elites, 10 rounds; 3 on MPC replans)
     mppi: MPPIConfig  # notebook 07's MPPI, at CEM's population and rounds
@@ -240,7 +240,7 @@ def presets(fast: bool | None = None) -> Presets:
         mpc_heavy=Execution("mpc", replan_every=1),  # GBP-heavy replans every step: chosen on tune tasks (08, §2)
         replan_grid=(3, 5, 10), heavy_grid=heavy_grid,
         gbp=gbp, gd=dataclasses.replace(gbp, optimizer="gd", lr=gd_lr), gbp_lite=gbp_lite, gbp_heavy=dataclasses.replace(gbp, restarts=2 * gbp.restarts),
-        gbp_explorer=dataclasses.replace(gbp, iterations=min(20, gbp.iterations), warm_iterations=min(10, gbp.warm_iterations)),
+        gbp_explorer=dataclasses.replace(gbp, iterations=min(15, gbp.iterations), warm_iterations=min(10, gbp.warm_iterations)),
         cem=cem, mppi=mppi, gdcem=gdcem, compute_budgets=budgets, tuning=tuning,
         online=online,
         # Chosen on tune tasks (notebook 06): 0.05 in the online loop, 0.02 for adversarial finetuning alone.

@@ -772,7 +772,7 @@ def planner_explorer(world_model, gbp: GBPConfig, mpc: Execution, wall: WallConf
     sliders = {**_task_sliders(wall, (-3.0, 3.0), (3.0, 2.0)),
                "log10_lr": W.FloatSlider(value=log10_lr, min=-3.0, max=0.0, step=0.1, description="log10 lr",
                                          continuous_update=False, readout_format=".1f"),
-               "iterations": _int_slider(gbp.iterations, 0, 300, 10, "iterations"),
+               "iterations": _int_slider(gbp.iterations, 0, 300, 5, "iterations"),
                "horizon": _int_slider(wall.max_steps, 5, 2 * wall.max_steps, 1, "horizon"),
                "restarts": _int_slider(gbp.restarts, 1, 16, 1, "restarts"),
                "execution": W.ToggleButtons(options=[("open-loop", OPEN_LOOP), ("MPC", mpc)], value=OPEN_LOOP,

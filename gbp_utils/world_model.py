@@ -108,6 +108,8 @@ def rollout(world_model: nn.Module, starts: torch.Tensor, actions: torch.Tensor)
     if actions.ndim != 3 or starts.ndim != 2 or actions.shape[0] != starts.shape[0]:
         raise ValueError(f"rollout needs starts (B, S) and actions (B, H, A); got {tuple(starts.shape)} "
                          f"and {tuple(actions.shape)}")
+    if not torch.is_grad_enabled() and _fusable(world_model):  # no graph wanted: the same steps without Module calls
+        return _fused_steps(world_model, starts, actions, keep=False)[0]
     states = [starts]
     s = starts
     for t in range(actions.shape[1]):
@@ -126,22 +128,23 @@ _FUSED_ACTIVATIONS = {
 }
 
 
-class _FusedRollout(torch.autograd.Function):
-    """``rollout`` of a plain ``WorldModel`` as one autograd node: the forward loop runs without
-    recording a graph, and the backward walks the steps in reverse by hand (one matrix product per
-    layer and step). Same operations in the same order as autograd, so the states and the gradients
-    with respect to ``starts`` and ``actions`` are identical to ``rollout``'s; it only saves autograd's
-    per-operation bookkeeping, which dominates for small batches (one task in a widget). The model's
-    parameters get no gradient: this is for planning, not training."""
+def _fusable(world_model) -> bool:
+    """A plain ``WorldModel`` (not a subclass, which may change ``forward``) with an activation we know."""
+    return type(world_model) is WorldModel and type(world_model.inp[1]) in _FUSED_ACTIVATIONS
 
-    @staticmethod
-    def forward(ctx, starts, actions, model):
-        act, _ = _FUSED_ACTIVATIONS[type(model.inp[1])]
-        # plain locals: a Module attribute lookup costs as much as a small tensor operation here
-        layers = [(layer.bias, layer.weight.t()) for layer in [model.inp[0]] + [b[0] for b in model.blocks]]
-        (b_in, w_in_t), blocks = layers[0], layers[1:]
-        b_out, w_out_t = model.out.bias, model.out.weight.t()
-        s_mean, s_std, d_mean, d_std = model.state_mean, model.state_std, model.delta_mean, model.delta_std
+
+def _fused_steps(model: WorldModel, starts: torch.Tensor, actions: torch.Tensor, keep: bool):
+    """``rollout`` of a plain WorldModel written out step by step with the same operations in the same
+    order as ``WorldModel.forward`` (so the same states, bit for bit), without Module calls and without
+    recording a graph. Returns (states (B, H+1, S), pre, post): with ``keep``, every step's
+    pre-activations and activations per layer (what the backward needs); else two empty lists."""
+    act, _ = _FUSED_ACTIVATIONS[type(model.inp[1])]
+    # plain locals: a Module attribute lookup costs as much as a small tensor operation here
+    layers = [(layer.bias, layer.weight.t()) for layer in [model.inp[0]] + [b[0] for b in model.blocks]]
+    (b_in, w_in_t), blocks = layers[0], layers[1:]
+    b_out, w_out_t = model.out.bias, model.out.weight.t()
+    s_mean, s_std, d_mean, d_std = model.state_mean, model.state_std, model.delta_mean, model.delta_std
+    with torch.no_grad():
         x_actions = (actions - model.action_mean) / model.action_std  # (B, H, A), as forward() computes it
         s, states, pre, post = starts, [starts], [], []
         for t in range(actions.shape[1]):
@@ -156,10 +159,25 @@ class _FusedRollout(torch.autograd.Function):
                 h = h + a
             s = s + d_mean + d_std * torch.addmm(b_out, h, w_out_t)
             states.append(s)
-            pre.append(zs)
-            post.append(hs)
-        ctx.model, ctx.pre, ctx.post = model, pre, post
-        return torch.stack(states, 1)
+            if keep:
+                pre.append(zs)
+                post.append(hs)
+        return torch.stack(states, 1), pre, post
+
+
+class _FusedRollout(torch.autograd.Function):
+    """``rollout`` of a plain ``WorldModel`` as one autograd node: the forward loop runs without
+    recording a graph, and the backward walks the steps in reverse by hand (one matrix product per
+    layer and step). Same operations in the same order as autograd, so the states and the gradients
+    with respect to ``starts`` and ``actions`` are identical to ``rollout``'s; it only saves autograd's
+    per-operation bookkeeping, which dominates for small batches (one task in a widget). The model's
+    parameters get no gradient: this is for planning, not training."""
+
+    @staticmethod
+    def forward(ctx, starts, actions, model):
+        states, ctx.pre, ctx.post = _fused_steps(model, starts, actions, keep=True)
+        ctx.model = model
+        return states
 
     @staticmethod
     def backward(ctx, grad_states):
@@ -189,8 +207,7 @@ def rollout_for_planning(world_model: nn.Module, starts: torch.Tensor, actions: 
     GD+CEM): the same states and the same gradients w.r.t. ``starts`` and ``actions``, bit for bit, but
     for a plain ``WorldModel`` several times faster on small batches (``_FusedRollout``). The model's
     parameters receive no gradient through it. Any other model falls back to ``rollout``."""
-    fused = (type(world_model) is WorldModel and torch.is_grad_enabled()
-             and type(world_model.inp[1]) in _FUSED_ACTIVATIONS and actions.requires_grad)
+    fused = _fusable(world_model) and torch.is_grad_enabled() and actions.requires_grad
     if not fused:
         return rollout(world_model, starts, actions)
     if actions.ndim != 3 or starts.ndim != 2 or actions.shape[0] != starts.shape[0]:
