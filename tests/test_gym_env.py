@@ -160,7 +160,7 @@ def test_bad_option_positions_raise(env, options, match):
 
 def test_bad_split_raises_on_reset():
     with pytest.raises(ValueError, match="split must be one of"):
-        WallDoorEnv(split="test").reset(seed=0)
+        WallDoorEnv(split="dev").reset(seed=0)
 
 
 @pytest.mark.parametrize("options", [{"start": [-3.0, 2.0]}, {"goal": [3.0, 2.0]}, {"strat": [-3.0, 2.0]}])
