@@ -129,7 +129,6 @@ def claims(agg, finetuned, gbp_planners=None, cem_planners=None):
 # Intervals over tasks and training seeds (the final evaluation's design: every seed runs the same tasks)
 # --------------------------------------------------------------------------------------------
 def _outcome_matrix(name: str, x) -> "np.ndarray":
-    import numpy as np
     a = np.asarray(x, dtype=float)
     if a.ndim == 1:
         a = a[None]
@@ -142,7 +141,6 @@ def _outcome_matrix(name: str, x) -> "np.ndarray":
 def _crossed_means(y, n_boot: int, seed: int):
     """Means of ``n_boot`` crossed resamples of y (S, T): seeds and tasks each drawn with replacement,
     independently, and every drawn seed paired with every drawn task."""
-    import numpy as np
     S, T = y.shape
     rng = np.random.default_rng(seed)
     cols = rng.integers(0, T, size=(n_boot, T))  # tasks first: with one seed, the plain bootstrap over tasks
@@ -168,7 +166,6 @@ def crossed_bootstrap(outcomes, level: float = 0.95, n_boot: int = 4000, seed: i
 
     Returns {"mean", "low", "high", "n_seeds", "n_tasks", "seed_means"} (seed_means: the per-seed means).
     """
-    import numpy as np
     y = _outcome_matrix("outcomes", outcomes)
     if not 0 < level < 1 or n_boot < 100:
         raise ValueError(f"level must be in (0, 1) and n_boot >= 100; got {level}, {n_boot}")

@@ -153,30 +153,17 @@ def test_checker_passes_a_working_widget(browser, lab):
         "slider 'n'", "slider 'scale'", "slider 'level'", "toggle 'mode'", "dropdown 'colour'"]
 
 
-def test_checker_fails_when_a_callback_raises(browser, lab):
-    with pytest.raises(AssertionError, match=r"error output after widget 1, slider 'x'(.|\n)*broken widget callback"):
-        check_notebook(browser, lab, "checker_raises.ipynb")
-
-
-def test_checker_fails_when_the_output_does_not_change(browser, lab):
-    with pytest.raises(AssertionError, match=r"widget 1: the output did not change after moving \['x'\]"):
-        check_notebook(browser, lab, "checker_unchanged.ipynb")
-
-
-def test_checker_fails_when_the_page_logs_a_javascript_error(browser, lab):
-    with pytest.raises(AssertionError, match=r"JavaScript errors after widget 1, slider 'x'(.|\n)*broken widget view"):
-        check_notebook(browser, lab, "checker_js_error.ipynb")
-
-
-def test_checker_fails_when_a_click_on_the_arena_changes_nothing(browser, lab):
-    with pytest.raises(AssertionError, match=r"widget 1: the output did not change after a click on the arena"):
-        check_notebook(browser, lab, "checker_click_noop.ipynb")
-
-
-def test_checker_fails_when_the_click_handler_raises(browser, lab):
-    with pytest.raises(AssertionError, match=r"error output after widget 1, click 'arena -> start'(.|\n)*"
-                                             r"broken click handler"):
-        check_notebook(browser, lab, "checker_click_raises.ipynb")
+@pytest.mark.parametrize("notebook, message", [
+    ("checker_raises.ipynb", r"error output after widget 1, slider 'x'(.|\n)*broken widget callback"),
+    ("checker_unchanged.ipynb", r"widget 1: the output did not change after moving \['x'\]"),
+    ("checker_js_error.ipynb", r"JavaScript errors after widget 1, slider 'x'(.|\n)*broken widget view"),
+    ("checker_click_noop.ipynb", r"widget 1: the output did not change after a click on the arena"),
+    ("checker_click_raises.ipynb", r"error output after widget 1, click 'arena -> start'(.|\n)*broken click handler"),
+], ids=["callback raises", "output does not change", "javascript error", "click changes nothing",
+        "click handler raises"])
+def test_checker_fails_on_a_broken_widget(browser, lab, notebook, message):
+    with pytest.raises(AssertionError, match=message):
+        check_notebook(browser, lab, notebook)
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
