@@ -24,6 +24,7 @@ import html
 import io
 import json
 import math
+import os
 import traceback
 
 import ipywidgets as W
@@ -361,15 +362,22 @@ def controls(ui: Explorer) -> dict:
     return dict(ui.controls)
 
 
+def _in_voila() -> bool:
+    """True in a kernel that voila started (it sets VOILA_KERNEL_ID, and VOILA_SERVER_URL for its kernels)."""
+    return "VOILA_KERNEL_ID" in os.environ or "VOILA_SERVER_URL" in os.environ
+
+
 def snapshot(ui: Explorer) -> dict:
     """Show the widget's current state (its defaults, right after it is built) as a static PNG image in
     the cell's output, and return its result. A notebook rendered without a kernel (GitHub, nbviewer)
-    shows no live widget; this image shows what the widget shows."""
+    shows no live widget; this image shows what the widget shows. In a voila app, which shows the live
+    widget itself, no static copy is added."""
     from IPython.display import Image, display
 
     if not isinstance(ui, Explorer):
         raise TypeError(f"snapshot needs a widgets.Explorer; got {type(ui).__name__}")
-    display(Image(data=ui.live.png(), format="png"))
+    if not _in_voila():
+        display(Image(data=ui.live.png(), format="png"))
     return ui.result
 
 

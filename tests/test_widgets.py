@@ -722,6 +722,8 @@ def test_snapshot_shows_the_live_figure_as_one_static_png(monkeypatch):
     assert len(shown) == 2 and shown[1].data != shown[0].data
     with pytest.raises(TypeError, match="snapshot needs a widgets.Explorer"):
         snapshot(object())
+    monkeypatch.setenv("VOILA_KERNEL_ID", "k")  # a voila app shows the live widget: no static copy
+    assert snapshot(ui) == ui.result and len(shown) == 2
 
 
 # --------------------------------------------------------------------------------------------
