@@ -101,8 +101,8 @@ def main(argv=None) -> int:
     P = gbp_utils.presets(True if args.fast else None)
     wall = P.wall
     t0 = time.perf_counter()
-    models = final_evaluation.final_models(P, 0)
-    base = models["baseline"]
+    models = final_evaluation.factorial_models(P, 0, names=["base", "online + adversarial"])
+    base = models["base"]
     snapshots = [base] + list(finetuning.get_online_model(P, progress=False).snapshots)
     eps_models = {eps: base if eps == 0 else finetuning.get_adversarial_model(P, None, AdversarialConfig(eps, eps),
                                                                               progress=False).model
@@ -110,7 +110,7 @@ def main(argv=None) -> int:
     cem_models = {"baseline": base, "online + adversarial": models["online + adversarial"],  # as notebook 07
                   "true dynamics": TrueDynamicsModel(wall)}
     tasks = P.eval_tasks(P.tasks.final)
-    runs = {f"{m}, GBP MPC": experiments.run(models[m], P.gbp, tasks, P.mpc, wall) for m in final_evaluation.MODELS}
+    runs = {f"{m}, GBP MPC": experiments.run(model, P.gbp, tasks, P.mpc, wall) for m, model in models.items()}
     print(f"{'fast' if args.fast or gbp_utils.fast_mode() else 'full'}-mode presets; models and runs loaded in "
           f"{time.perf_counter() - t0:.1f} s; {args.updates} updates per control\n")
 

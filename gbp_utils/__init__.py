@@ -109,14 +109,11 @@ class Presets:
     # How plans meet the world (``control.Execution``); the values and where they were chosen: ``presets()``.
     open_loop: Execution
     mpc: Execution
-    mpc_heavy: Execution
     replan_grid: tuple  # the replanning intervals notebook 04 compares
-    heavy_grid: tuple  # (restart multipliers, replanning intervals) notebook 08 compares for GBP-heavy
     # Planners
     gbp: GBPConfig  # the GBP planner of notebooks 04-08 (notebook 04's defaults)
-    gd: GBPConfig  # GBP with plain gradient descent (the paper's "GD" column), otherwise as ``gbp``
+    gd: GBPConfig  # GBP with plain gradient descent, otherwise as ``gbp``: where GD's tuning starts (08, section 2)
     gbp_lite: GBPConfig  # a cheap GBP (few restarts and iterations) for the compute comparison of 07-08
-    gbp_heavy: GBPConfig  # GBP-heavy of notebook 08: ``heavy_grid``'s chosen restarts, run with ``mpc_heavy``
     # The widgets' GBP (04, 06): ``gbp`` with 15 iterations (10 when warm-started), so one task re-plans in
     # well under 0.1 s; on tune tasks the lesson is the same as at ``gbp``'s budget (``analysis.budget_lesson``, 04).
     gbp_explorer: GBPConfig
@@ -128,10 +125,21 @@ class Presets:
     # candidate values for every family; open loop, mean success over the planner-free models of
     # ``tuning.tuning_models``.
     tuning: dict
+    # The planners of the final table (notebook 08): {"GD", "Adam", "CEM": config}, each the config that
+    # ``tuning`` chose for its family on tune tasks (the committed tables of notebook 08, section 2).
+    # Notebooks 04-07 teach with ``gbp`` and ``cem``, the untuned textbook settings.
+    final_planners: dict
+    # The final table's budget sweep (08, section 5): {(family, "lite" | "heavy"): (config, Execution)}
+    # around the standard budget (``final_planners`` with ``mpc``). GBP-lite: 2 restarts x 50 iterations;
+    # GBP-heavy: twice the restarts, replanning every step; CEM's population is scaled to match each one's
+    # world-model evaluations per task (the other CEM settings as chosen).
+    final_budgets: dict
     # Finetuning
     online: OnlineConfig  # the online (DAgger) finetuning of notebook 05, reused by 06-08
-    adversarial: AdversarialConfig  # online + adversarial: the budget of every online round (notebook 06)
-    adversarial_only: AdversarialConfig  # adversarial finetuning alone, expert data (chosen on tune tasks in 06)
+    adversarial: AdversarialConfig  # online + adversarial, expert data: the budget of every online round (06, section 7)
+    adversarial_play: AdversarialConfig  # online + adversarial on expert + play data (chosen in the same table)
+    adversarial_only: AdversarialConfig  # adversarial finetuning alone, expert data (chosen on tune tasks in 06, section 2)
+    adversarial_only_play: AdversarialConfig  # the same on expert + play data (chosen in the same table)
     adversarial_finetune: TrainConfig  # how adversarial finetuning alone trains (10 epochs at lr 1e-3)
     eps_grid: tuple  # the budgets (factor x per-dimension std) notebook 06 sweeps on tune tasks
     sweep_episodes: int  # episodes per dataset in notebook 02's expert-noise sweep
@@ -155,6 +163,8 @@ class Presets:
                 return dataclasses.replace(value, seed=value.seed + seed)
             if isinstance(value, dict):
                 return {k: reseed(v) for k, v in value.items()}
+            if isinstance(value, tuple) and any(dataclasses.is_dataclass(v) for v in value):  # (config, execution)
+                return tuple(reseed(v) for v in value)
             return value
 
         return dataclasses.replace(self, **{f.name: reseed(getattr(self, f.name)) for f in dataclasses.fields(self)
@@ -186,7 +196,7 @@ def _tuning_grids(gbp: GBPConfig, gd_lr: float, cem: CEMConfig, fast: bool) -> d
                   tuple(FractionOf("elites", "population", f) for f in (0.05, 0.1, 0.2)),
                   ("5%", "10%", "20%"))
     grids = {
-        "Adam-GBP": (gbp, (Knob("lr (pre-tanh)", ({"lr": 0.03}, {"lr": 0.1}, {"lr": 0.3})), split, init, noise)),
+        "Adam-GBP": (gbp, (Knob("lr (pre-tanh)", ({"lr": 0.01}, {"lr": 0.03}, {"lr": 0.1})), split, init, noise)),
         "GD-GBP": (gd, (Knob("lr (pre-tanh)", ({"lr": 0.1}, {"lr": 0.3}, {"lr": 1.0})), split, init, noise)),
         "CEM": (cem, (cem_split, elites,
                       Knob("init_spread (arena units)", ({"init_spread": 0.0}, {"init_spread": 2.5}, {"init_spread": 5.0})),
@@ -195,6 +205,36 @@ def _tuning_grids(gbp: GBPConfig, gd_lr: float, cem: CEMConfig, fast: bool) -> d
     if fast:
         grids = {k: (start, tuple(knob.tiny() for knob in knobs)) for k, (start, knobs) in grids.items()}
     return grids
+
+
+def _final_budgets(planners: dict, fast: bool) -> dict:
+    """The lite and heavy budgets of the final table's Adam-GBP and CEM at matched world-model evaluations.
+
+    Per task, a GBP plan from scratch costs 3 x restarts x iterations x horizon evaluations (a forward and
+    a backward step, the backward counted twice) and a CEM plan population x iterations x horizon; MPC
+    replans warm-started on the shrinking remaining horizon. CEM-lite's population is CEM's scaled by
+    GBP-lite's evaluations over CEM's (MPC every 3 steps), CEM-heavy's by GBP-heavy's (MPC every step).
+    """
+    adam, cem = planners["Adam"], planners["CEM"]
+    lite = dataclasses.replace(adam, restarts=2, iterations=50, warm_iterations=10)
+    heavy = dataclasses.replace(adam, restarts=2 * adam.restarts)
+    if fast:
+        lite = lite.tiny()
+    every3, every1 = Execution("mpc", replan_every=3), Execution("mpc", replan_every=1)
+    horizon = WallConfig().max_steps
+
+    def evals(cfg, ex):  # world-model evaluations per task of an MPC run (see the docstring)
+        rest = sum(range(horizon - ex.replan_every, 0, -ex.replan_every))  # remaining horizons of the replans
+        if isinstance(cfg, GBPConfig):
+            return 3 * cfg.restarts * (cfg.iterations * horizon + cfg.warm_iterations * rest)
+        return cfg.population * (cfg.iterations * horizon + cfg.warm_iterations * rest)
+
+    def matched(gbp, ex):  # CEM with its population scaled to the evaluations of ``gbp`` under ``ex``
+        population = max(10, round(cem.population * evals(gbp, ex) / evals(cem, ex)))
+        return dataclasses.replace(cem, population=population, elites=max(2, round(cem.elites * population / cem.population)))
+
+    return {("Adam", "lite"): (lite, every3), ("Adam", "heavy"): (heavy, every1),
+            ("CEM", "lite"): (matched(lite, every3), every3), ("CEM", "heavy"): (matched(heavy, every1), every1)}
 
 
 def presets(fast: bool | None = None) -> Presets:
@@ -206,8 +246,10 @@ def presets(fast: bool | None = None) -> Presets:
     play = DataConfig(kind="play", n_episodes=1000, wall=wall)
     train = TrainConfig()
     tasks = TaskCounts()
-    # Online: open-loop execution and 30 epochs at lr 3e-3 per round were chosen on tune tasks (notebook 05).
-    online = OnlineConfig(executions=(OPEN_LOOP,), epochs_per_round=30, lr=3e-3)
+    mpc = Execution("mpc", replan_every=3)  # MPC replans every 3 steps: chosen from replan_grid on tune tasks (04, §7)
+    # Online: collecting with open-loop and MPC execution, 30 epochs at lr 3e-3 per round: chosen on tune tasks
+    # from the package defaults (open loop, 10 epochs at 1e-3) in notebook 05, section 1.
+    online = OnlineConfig(executions=(OPEN_LOOP, mpc), epochs_per_round=30, lr=3e-3)
     gbp = GBPConfig()
     gbp_lite = GBPConfig(restarts=2, iterations=50, warm_iterations=10)
     cem = CEMConfig(warm_iterations=3)  # MPC replans start from the shifted plan: fewer rounds, like GBP
@@ -227,25 +269,29 @@ def presets(fast: bool | None = None) -> Presets:
     mppi = MPPIConfig(population=cem.population, iterations=cem.iterations)
     gd_lr = 0.3  # GD's step size in pre-tanh units (Adam's 0.1 moves u about as far; GD needs a larger one)
     tuning = _tuning_grids(gbp, gd_lr, cem, fast)
+    final_planners = {"GD": dataclasses.replace(gbp, optimizer="gd", lr=0.3, init="gaussian", noise_std=0.03),
+                      "Adam": dataclasses.replace(gbp, lr=0.03),
+                      "CEM": dataclasses.replace(cem, elites=max(1, round(0.05 * cem.population)))}
+    final_budgets = _final_budgets(final_planners, fast)
     gdcem = GDCEMConfig(population=max(10, cem.population // 4), elites=max(1, cem.elites // 4),
                         iterations=cem.iterations, grad_steps=3)
-    # GBP-heavy, chosen on tune tasks in notebook 08 from restarts {1, 2} x gbp.restarts x replanning
-    # interval {3, 2, 1}: twice the restarts, replanning every step.
-    heavy_grid = ((1, 2), (3, 2, 1))
     return Presets(
         wall=wall, expert_data=expert, play_data=play, model=WorldModelConfig(), train=train, tasks=tasks,
         seeds=(0,) if fast else (0, 1, 2),
         open_loop=OPEN_LOOP,
-        mpc=Execution("mpc", replan_every=3),  # MPC replans every 3 steps: chosen from replan_grid on tune tasks (04, §7)
-        mpc_heavy=Execution("mpc", replan_every=1),  # GBP-heavy replans every step: chosen on tune tasks (08, §2)
-        replan_grid=(3, 5, 10), heavy_grid=heavy_grid,
-        gbp=gbp, gd=dataclasses.replace(gbp, optimizer="gd", lr=gd_lr), gbp_lite=gbp_lite, gbp_heavy=dataclasses.replace(gbp, restarts=2 * gbp.restarts),
+        mpc=mpc,
+        replan_grid=(3, 5, 10),
+        gbp=gbp, gd=dataclasses.replace(gbp, optimizer="gd", lr=gd_lr), gbp_lite=gbp_lite,
         gbp_explorer=dataclasses.replace(gbp, iterations=min(15, gbp.iterations), warm_iterations=min(10, gbp.warm_iterations)),
         cem=cem, mppi=mppi, gdcem=gdcem, compute_budgets=budgets, tuning=tuning,
+        final_planners=final_planners, final_budgets=final_budgets,
         online=online,
-        # Chosen on tune tasks (notebook 06): 0.05 in the online loop, 0.02 for adversarial finetuning alone.
-        adversarial=AdversarialConfig(state_factor=0.05, action_factor=0.05),
+        # Each chosen per data regime on tune tasks in notebook 06: adversarial finetuning alone in section 2
+        # (expert 0.02, expert + play 0.1), the online + adversarial loop in section 7 (0.02 in both regimes).
+        adversarial=AdversarialConfig(state_factor=0.02, action_factor=0.02),
+        adversarial_play=AdversarialConfig(state_factor=0.02, action_factor=0.02),
         adversarial_only=AdversarialConfig(state_factor=0.02, action_factor=0.02),
+        adversarial_only_play=AdversarialConfig(state_factor=0.1, action_factor=0.1),
         adversarial_finetune=dataclasses.replace(train, epochs=10, lr=1e-3),
         eps_grid=(0.0, 0.05, 0.2) if fast else (0.0, 0.02, 0.05, 0.1, 0.2),
         sweep_episodes=100 if fast else 400,

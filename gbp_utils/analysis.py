@@ -352,3 +352,18 @@ def compare_controllers(start: torch.Tensor, goal: torch.Tensor, wall: WallConfi
                "shortest_path_length": float(length[0]),
                "straight_ends_at_wall": bool(touching_wall(straight.final_states, wall)[0])}
     return {"oracle": oracle, "straight line": straight}, outcome
+
+
+def matched_gap(models: dict, visited, expert_val):
+    """Gap ratios on matched transitions: every model's mean one-step error on the *same* visited transitions
+    (``visited``: a Dataset, e.g. one planner run's ``Episodes.as_dataset()``) over its own error on held-out
+    expert transitions. Each planner's own gap ratio (``evaluation.evaluate``) is measured where *its* plans
+    went, so two models' ratios also differ by which episodes their planners produced; here they do not.
+    Returns a pandas DataFrame indexed by model: error on visited, error on expert, matched gap ratio."""
+    import pandas as pd
+    from .world_model import one_step_error, reference_error
+    rows = []
+    for name, model in models.items():
+        err, ref = float(one_step_error(model, visited).mean()), reference_error(model, expert_val)
+        rows.append({"model": name, "error on visited": err, "error on expert": ref, "matched gap ratio": err / ref})
+    return pd.DataFrame(rows).set_index("model")

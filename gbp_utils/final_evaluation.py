@@ -22,7 +22,7 @@ COLUMNS = ["model", "planner", "seed", "split", "n_tasks", "successes", "success
            "mean_final_distance", "wm_error_ratio", "wm_evals_per_task", "seconds_per_task"]
 # one row per model x planner x seed x task: what the intervals over tasks and seeds are computed from
 OUTCOME_COLUMNS = ["model", "planner", "seed", "split", "task", "success", "final_distance"]
-MODELS = ("baseline", "online", "adversarial", "online + adversarial", "online + adversarial, +play")
+
 REFERENCE = "reference"  # the model column of reference rows (no world model)
 
 
@@ -42,51 +42,57 @@ def outcomes_path() -> Path:
 
 @dataclass(frozen=True)
 class FinalConfig:
-    """What notebook 08 evaluates: training ``seeds`` (``presets().seeds``), the first ``n_tasks``
-    held-out tasks, and ``planners``: a planner name -> (planner config, control.Execution)."""
+    """What notebook 08 evaluates: training ``seeds``, the first ``n_tasks`` tasks of ``split`` ("test":
+    the sealed test tasks), the world ``models`` (``factorial_name``s), ``planners`` run on every model
+    and ``budget_planners`` run only on ``budget_models`` (each a planner name -> (planner config,
+    control.Execution)), and ``true_dynamics``: (config, execution) of a planner on the real dynamics."""
 
     seeds: tuple
     n_tasks: int
+    split: str = "test"
+    models: tuple = ()
     planners: dict = field(default_factory=dict)
-    true_dynamics: tuple | None = None  # (config, execution) of the planner on the real dynamics
+    budget_models: tuple = ()
+    budget_planners: dict = field(default_factory=dict)
+    true_dynamics: tuple | None = None
 
     def __post_init__(self):
         if len(self.seeds) < 1 or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct and non-empty; got {self.seeds}")
         if self.n_tasks < 1:
             raise ValueError(f"n_tasks must be >= 1; got {self.n_tasks}")
-        for name, spec in self.planners.items():
-            if not (isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], Execution)):
-                raise ValueError(f"planners[{name!r}] must be (planner config, control.Execution); got {spec!r}")
+        if self.split not in ("test", "eval"):
+            raise ValueError(f"split must be 'test' (the final table) or 'eval' (development); got {self.split!r}")
+        known = {factorial_name(r, f) for r in REGIMES for f in FINETUNES}
+        for what, names in (("models", self.models), ("budget_models", self.budget_models)):
+            unknown = [m for m in names if m not in known]
+            if unknown:
+                raise ValueError(f"{what}: unknown model names {unknown}; choose from {sorted(known)}")
+        if not set(self.budget_models) <= set(self.models):
+            raise ValueError(f"budget_models {self.budget_models} must be among models {self.models}")
+        for group in (self.planners, self.budget_planners):
+            for name, spec in group.items():
+                if not (isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], Execution)):
+                    raise ValueError(f"planners[{name!r}] must be (planner config, control.Execution); got {spec!r}")
+        clash = set(self.planners) & set(self.budget_planners)
+        if clash:
+            raise ValueError(f"planner names {sorted(clash)} appear in both planners and budget_planners")
 
-
-def final_models(presets, seed: int, device=None, progress: bool = False) -> dict:
-    """The five world models of one training seed: {name: model}. The first four are trained on expert
-    data; the fifth ("+play") starts from a model trained on expert + play data (notebook 06). Seed s
-    retrains the base model (initialisation and train/validation split) and reseeds the online rounds'
-    training tasks."""
-    P = presets
-    tc = dataclasses.replace(P.train, seed=seed)
-    online = dataclasses.replace(P.online, seed=seed)
-    base = get_world_model([P.expert_data], P.model, tc, device=device, progress=progress).model
-    return {
-        "baseline": base,
-        "online": get_online_model(P, online, P.gbp, device=device, progress=progress, base_train=tc).model,
-        "adversarial": get_adversarial_model(P, None, P.adversarial_only, device=device, progress=progress,
-                                             base_train=tc).model,
-        "online + adversarial": get_online_model(P, online, P.gbp, device=device, progress=progress,
-                                                 adversarial=P.adversarial, base_train=tc).model,
-        # the best variant of notebook 06: the same loop from a base model trained on expert + play data
-        "online + adversarial, +play": get_online_model(P, online, P.gbp, device=device, progress=progress,
-                                                        adversarial=P.adversarial, base_train=tc,
-                                                        data_configs=[P.expert_data, P.play_data]).model,
-    }
+    def jobs(self) -> list:
+        """(model, planner name, (config, execution)) of every run per seed, in order."""
+        out = []
+        for m in self.models:
+            out += [(m, name, spec) for name, spec in self.planners.items()]
+            if m in self.budget_models:
+                out += [(m, name, spec) for name, spec in self.budget_planners.items()]
+        return out
 
 
 # The factorial of the final table: two data regimes x five ways to (not) finetune.
 REGIMES = ("expert", "expert + play")
 FINETUNES = ("base", "clean finetune", "adversarial", "online", "online + adversarial")
 CLEAN = AdversarialConfig(state_factor=0.0, action_factor=0.0)
+MODELS = tuple(f if r == "expert" else f"{f}, +play" for r in REGIMES for f in FINETUNES)  # = factorial_name(r, f)
 """A "clean finetune" is adversarial finetuning with a zero budget: the same data, epochs and learning rate,
 no perturbation; the control that tells adversarial training apart from simply training longer."""
 
@@ -100,8 +106,8 @@ def factorial_name(regime: str, finetune: str) -> str:
 
 def factorial_models(presets, seed: int, names=None, device=None, progress: bool = False) -> dict:
     """The world models of one training seed for every regime x finetuning (or only ``names``):
-    {name: model}. Everything random is drawn for this seed (``presets.for_seed(seed)``); seed 0 shares
-    its cached models with ``final_models``. Each is cached in data/, so only missing ones train."""
+    {name: model}. Everything random is drawn for this seed (``presets.for_seed(seed)``); seed 0's are
+    the models of notebooks 03-06. Each is cached in data/, so only missing ones train."""
     Q = presets.for_seed(seed)
     wanted = None if names is None else set(names)
     known = {factorial_name(r, f) for r in REGIMES for f in FINETUNES}
@@ -110,15 +116,17 @@ def factorial_models(presets, seed: int, names=None, device=None, progress: bool
     models = {}
     for regime in REGIMES:
         data = [Q.expert_data] if regime == "expert" else [Q.expert_data, Q.play_data]
+        adversarial_only = Q.adversarial_only if regime == "expert" else Q.adversarial_only_play
+        adversarial = Q.adversarial if regime == "expert" else Q.adversarial_play
         common = {"device": device, "progress": progress}
         build = {
             "base": lambda: get_world_model(data, Q.model, Q.train, **common).model,
             "clean finetune": lambda: get_adversarial_model(Q, data, CLEAN, base_train=Q.train, **common).model,
-            "adversarial": lambda: get_adversarial_model(Q, data, Q.adversarial_only, base_train=Q.train,
+            "adversarial": lambda: get_adversarial_model(Q, data, adversarial_only, base_train=Q.train,
                                                          **common).model,
             "online": lambda: get_online_model(Q, Q.online, Q.gbp, data_configs=data, base_train=Q.train,
                                                **common).model,
-            "online + adversarial": lambda: get_online_model(Q, Q.online, Q.gbp, adversarial=Q.adversarial,
+            "online + adversarial": lambda: get_online_model(Q, Q.online, Q.gbp, adversarial=adversarial,
                                                              data_configs=data, base_train=Q.train, **common).model,
         }
         for finetune in FINETUNES:
@@ -133,11 +141,35 @@ FAMILIES = ("GD", "Adam", "CEM")  # the paper's three planners: plain gradient d
 
 def factorial_planners(presets) -> dict:
     """The planners of the factorial: {"GD open-loop": (config, execution), ...} for GD, Adam-GBP and
-    CEM, each open loop and with MPC (``presets.mpc``)."""
+    CEM with the settings chosen on tune tasks (``presets.final_planners``), each open loop and with MPC
+    (``presets.mpc``)."""
     P = presets
-    configs = {"GD": P.gd, "Adam": P.gbp, "CEM": P.cem}
+    configs = P.final_planners
     return {f"{family} {ex.label if ex.mode == 'open-loop' else 'MPC'}": (configs[family], ex)
             for family in FAMILIES for ex in (P.open_loop, P.mpc)}
+
+
+# The models of the budget sweep: the base model and the best finetuned model of each data regime (online +
+# adversarial in both, by the development results of notebook 06, section 8).
+BUDGET_MODELS = ("base", "online + adversarial", "base, +play", "online + adversarial, +play")
+
+
+def budget_planners(presets) -> dict:
+    """The lite and heavy budgets of the sweep: {"Adam-lite MPC": (config, execution), ...}
+    (``presets.final_budgets``); the standard budget is the factorial's "<family> MPC"."""
+    return {f"{family}-{size} MPC": spec for (family, size), spec in presets.final_budgets.items()}
+
+
+def final_config(presets, seeds=None, n_tasks=None, split: str = "test", budget_sweep: bool = True) -> FinalConfig:
+    """Notebook 08's evaluation: the whole factorial with GD, Adam-GBP and CEM open loop and with MPC, the
+    budget sweep on ``BUDGET_MODELS`` (unless ``budget_sweep`` is False), and CEM-MPC on the true dynamics as
+    the ceiling, on the sealed test tasks (``split``) for ``presets.seeds`` (or ``seeds``)."""
+    P = presets
+    n = n_tasks or (P.tasks.test if split == "test" else P.tasks.eval)
+    return FinalConfig(seeds=tuple(seeds or P.seeds), n_tasks=n, split=split, models=MODELS,
+                       planners=factorial_planners(P), budget_models=BUDGET_MODELS if budget_sweep else (),
+                       budget_planners=budget_planners(P) if budget_sweep else {},
+                       true_dynamics=(P.final_planners["CEM"], P.mpc))
 
 
 # The paper's Wall results (success %, GD / Adam / CEM; 50 episodes, no intervals) by row of its table,
@@ -169,27 +201,48 @@ def paper_table(summary, regime: str = "expert"):
     return pd.DataFrame(rows)
 
 
+def _claims(regime: str, margin: float, rows) -> list[dict]:
+    """Claim dicts for ``stats.paired_claims`` from rows (text, (finetune, planner) of A, of B, "matches or
+    beats"?), the models named in ``regime``; "matches or beats" claims carry ``margin``."""
+    m = lambda finetune: factorial_name(regime, finetune)  # noqa: E731
+    return [{"claim": text, "a": (m(a[0]), a[1]), "b": (m(b[0]), b[1]), **({"margin": margin} if matches else {})}
+            for text, a, b, matches in rows]
+
+
 def paper_claims(regime: str = "expert", margin: float = 0.05) -> list[dict]:
     """The paper's claims as paired comparisons on the factorial (for ``stats.paired_claims``), in one
     data regime. "Matches or beats" claims carry ``margin`` (at most that much worse counts as a match)."""
-    m = lambda finetune: factorial_name(regime, finetune)  # noqa: E731
-    return [
-        {"claim": "online finetuning improves Adam-GBP (MPC)", "a": (m("online"), "Adam MPC"), "b": (m("base"), "Adam MPC")},
-        {"claim": "adversarial finetuning improves Adam-GBP (MPC)", "a": (m("adversarial"), "Adam MPC"),
-         "b": (m("base"), "Adam MPC")},
-        {"claim": "adversarial finetuning beats a clean finetune of the same length (MPC)",
-         "a": (m("adversarial"), "Adam MPC"), "b": (m("clean finetune"), "Adam MPC")},
-        {"claim": "online + adversarial beats online alone (Adam-GBP, MPC)", "a": (m("online + adversarial"), "Adam MPC"),
-         "b": (m("online"), "Adam MPC")},
-        {"claim": "online + adversarial beats adversarial alone (Adam-GBP, MPC)",
-         "a": (m("online + adversarial"), "Adam MPC"), "b": (m("adversarial"), "Adam MPC")},
-        {"claim": "MPC improves Adam-GBP over open loop (base model)", "a": (m("base"), "Adam MPC"),
-         "b": (m("base"), "Adam open-loop")},
-        {"claim": "Adam beats plain gradient descent (base model, MPC)", "a": (m("base"), "Adam MPC"),
-         "b": (m("base"), "GD MPC")},
-        {"claim": "Adam-GBP on the adversarial model matches or beats CEM on the base model (MPC)",
-         "a": (m("adversarial"), "Adam MPC"), "b": (m("base"), "CEM MPC"), "margin": margin},
-    ]
+    return _claims(regime, margin, [
+        ("online finetuning improves Adam-GBP (MPC)", ("online", "Adam MPC"), ("base", "Adam MPC"), False),
+        ("adversarial finetuning improves Adam-GBP (MPC)", ("adversarial", "Adam MPC"), ("base", "Adam MPC"), False),
+        ("adversarial finetuning beats a clean finetune of the same length (MPC)", ("adversarial", "Adam MPC"),
+         ("clean finetune", "Adam MPC"), False),
+        ("online + adversarial beats online alone (Adam-GBP, MPC)", ("online + adversarial", "Adam MPC"),
+         ("online", "Adam MPC"), False),
+        ("online + adversarial beats adversarial alone (Adam-GBP, MPC)", ("online + adversarial", "Adam MPC"),
+         ("adversarial", "Adam MPC"), False),
+        ("MPC improves Adam-GBP over open loop (base model)", ("base", "Adam MPC"), ("base", "Adam open-loop"), False),
+        ("Adam beats plain gradient descent (base model, MPC)", ("base", "Adam MPC"), ("base", "GD MPC"), False),
+        ("Adam-GBP on the adversarial model matches or beats CEM on the base model (MPC)", ("adversarial", "Adam MPC"),
+         ("base", "CEM MPC"), True),
+    ])
+
+
+def series_claims(regime: str = "expert", margin: float = 0.05) -> list[dict]:
+    """Claims the series' own notebooks made on development tasks, re-decided on the sealed test tasks in
+    one data regime (for ``stats.paired_claims``)."""
+    return _claims(regime, margin, [
+        ("online finetuning beats adversarial finetuning (Adam-GBP, MPC)", ("online", "Adam MPC"),
+         ("adversarial", "Adam MPC"), False),
+        ("online + adversarial beats online alone (Adam-GBP, open loop)", ("online + adversarial", "Adam open-loop"),
+         ("online", "Adam open-loop"), False),
+        ("online + adversarial beats online alone (CEM, MPC)", ("online + adversarial", "CEM MPC"), ("online", "CEM MPC"),
+         False),
+        ("CEM beats Adam-GBP on the online + adversarial model (MPC)", ("online + adversarial", "CEM MPC"),
+         ("online + adversarial", "Adam MPC"), False),
+        ("Adam-GBP on the online + adversarial model matches or beats CEM on it (MPC)",
+         ("online + adversarial", "Adam MPC"), ("online + adversarial", "CEM MPC"), True),
+    ])
 
 
 def reference_policies(wall) -> dict:
@@ -214,30 +267,32 @@ def _outcomes(model: str, planner: str, seed: int, ep, tasks, wall) -> list[dict
              "success": int(ok[i]), "final_distance": float(final[i])} for i in range(len(tasks))]
 
 
-def run_final_evaluation(presets, config: FinalConfig, device=None, progress: bool = True):
-    """Evaluate every model x planner x seed (cached runs), plus the reference rows. Returns a
-    pandas DataFrame with ``COLUMNS`` and writes it to ``csv_path()`` atomically; the per-task outcomes
-    behind it (``OUTCOME_COLUMNS``) go to ``outcomes_path()``."""
+def run_final_evaluation(presets, config: FinalConfig, device=None, progress: bool = True, write: bool = True):
+    """Evaluate every model x planner x seed of ``config`` (each run cached in data/), plus the reference
+    rows. Returns a pandas DataFrame with ``COLUMNS`` and, if ``write``, writes it to ``csv_path()``
+    atomically and the per-task outcomes behind it (``OUTCOME_COLUMNS``) to ``outcomes_path()``. With
+    ``write=False`` it only fills the cache (e.g. one process per seed)."""
     import pandas as pd
     from tqdm.auto import tqdm
 
     P = presets
     wall = P.wall
-    tasks = P.eval_tasks(config.n_tasks, device=device)  # the first n_tasks held-out tasks
+    tasks = (P.test_tasks if config.split == "test" else P.eval_tasks)(config.n_tasks, device=device)
     rows, outcomes = [], []
-    jobs = [(seed, m, p) for seed in config.seeds for m in MODELS for p in config.planners]
-    bar = tqdm(total=len(jobs), desc="final evaluation", disable=not progress)
+    jobs = config.jobs()
+    bar = tqdm(total=len(jobs) * len(config.seeds), desc="final evaluation", disable=not progress)
     for seed in config.seeds:
-        models = final_models(P, seed, device)
+        Q = P.for_seed(seed)
+        models = factorial_models(P, seed, names=config.models, device=device)
         # the reference error uses the expert episodes this seed held out (the same split as its training)
-        _, expert_val = training_split([P.expert_data], dataclasses.replace(P.train, seed=seed))
-        for m in MODELS:
-            ref = reference_error(models[m], expert_val)
-            for pname, (pcfg, execution) in config.planners.items():
-                ep = experiments.run(models[m], pcfg, tasks, execution, wall)
-                rows.append(_row(m, pname, seed, tasks.split, evaluate(f"{m}, {pname}", ep, tasks, wall, models[m], ref)))
-                outcomes += _outcomes(m, pname, seed, ep, tasks, wall)
-                bar.update()
+        _, expert_val = training_split([Q.expert_data], Q.train)
+        refs = {m: reference_error(model, expert_val) for m, model in models.items()}
+        for m, pname, (pcfg, execution) in jobs:
+            pcfg = dataclasses.replace(pcfg, seed=pcfg.seed + seed)  # the planner's restarts and samples, too
+            ep = experiments.run(models[m], pcfg, tasks, execution, wall)
+            rows.append(_row(m, pname, seed, tasks.split, evaluate(f"{m}, {pname}", ep, tasks, wall, models[m], refs[m])))
+            outcomes += _outcomes(m, pname, seed, ep, tasks, wall)
+            bar.update()
     bar.close()
     if config.true_dynamics is not None:
         pcfg, execution = config.true_dynamics
@@ -249,8 +304,9 @@ def run_final_evaluation(presets, config: FinalConfig, device=None, progress: bo
         rows.append(_row(REFERENCE, name, 0, tasks.split, evaluate(name, ep, tasks, wall)))
         outcomes += _outcomes(REFERENCE, name, 0, ep, tasks, wall)
     df = pd.DataFrame(rows, columns=COLUMNS)
-    write_csv(pd.DataFrame(outcomes, columns=OUTCOME_COLUMNS), outcomes_path())
-    write_csv(df, csv_path())
+    if write:
+        write_csv(pd.DataFrame(outcomes, columns=OUTCOME_COLUMNS), outcomes_path())
+        write_csv(df, csv_path())
     return df
 
 

@@ -72,6 +72,18 @@ class AdversarialLoss:
                 d_a = torch.maximum(torch.minimum(d_a + step * eps_a * g_a.sign(), eps_a), -eps_a)
         return d_s.detach(), d_a.detach()
 
+    @torch.no_grad()
+    def decompose(self, model: WorldModel, s, a, s_next, d_s, d_a) -> dict:
+        """Where the adversarial loss comes from, for perturbations (d_s, d_a) of a batch: "clean" (the loss at
+        the data), "adversarial" (at the perturbed inputs) and "pass-through": the loss if the model's predicted
+        *change* ignored the perturbation, f(s, a) + d_s. A residual model's prediction carries d_s into
+        s + d_s + ..., and the target is the clean s', so a state perturbation raises the loss even for a model
+        that is perfectly flat in its inputs; only "adversarial" above "pass-through" measures the model's own
+        sensitivity."""
+        norm = lambda pred: ((pred - s_next) / model.delta_std).pow(2).mean().item()  # noqa: E731
+        return {"clean": norm(model(s, a)), "adversarial": norm(model(s + d_s, a + d_a)),
+                "pass-through": norm(model(s, a) + d_s)}
+
     def __call__(self, model: WorldModel, s, a, s_next) -> torch.Tensor:
         d_s, d_a = self.perturbation(model, s, a, s_next)
         # Train on the perturbed inputs only (no clean/adversarial mix), against the clean target.

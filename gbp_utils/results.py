@@ -1,9 +1,11 @@
-"""The README's results table, rendered from the final evaluation's CSV and per-task outcomes
-(``final_evaluation``): compute and distances aggregated over seeds (``stats.aggregate``), success with
-its interval over seeds and tasks and the per-seed range (``stats.crossed_summary``).
+"""The README's results, rendered from the final evaluation's CSV and per-task outcomes
+(``final_evaluation``): the full table (compute and distances aggregated over seeds by ``stats.aggregate``;
+success with its interval over seeds and tasks and the per-seed range by ``stats.crossed_summary``), the
+table in the paper's format beside its Wall numbers, and the verdicts on the claims (``stats.paired_claims``).
+Each sits between its own pair of markers in the README.
 
-    python -m gbp_utils.results            # rewrite the README table from the CSV
-    python -m gbp_utils.results --check    # exit 1 if the README table differs from the CSV
+    python -m gbp_utils.results            # rewrite the README's results from the CSV
+    python -m gbp_utils.results --check    # exit 1 if the README's results differ from the CSV
 """
 from __future__ import annotations
 
@@ -16,23 +18,61 @@ from .final_evaluation import load_outcomes, load_results
 from .stats import aggregate, crossed_summary
 
 README_BEGIN, README_END = "<!-- results-table:begin -->", "<!-- results-table:end -->"
+PAPER_BEGIN, PAPER_END = "<!-- paper-table:begin -->", "<!-- paper-table:end -->"
+CLAIMS_BEGIN, CLAIMS_END = "<!-- claims-table:begin -->", "<!-- claims-table:end -->"
 
 
 def _readme_with_table(readme: Path, csv: Path | None, outcomes: Path | None = None) -> tuple[str, str, str]:
-    """(the README's text, the same text with its results table regenerated from the CSV and the per-task
-    outcomes, the table)."""
+    """(the README's text, the same text with its results regenerated from the CSV and the per-task outcomes,
+    the full results table)."""
+    from .final_evaluation import REGIMES, paper_claims, paper_table, series_claims
+    from .stats import paired_claims
+
     text = readme.read_text()
-    table = readme_table(aggregate(load_results(csv)), crossed_summary(load_outcomes(outcomes)))
-    return text, render_readme(text, table), table
+    out = load_outcomes(outcomes)
+    summary = crossed_summary(out)
+    table = readme_table(aggregate(load_results(csv)), summary)
+    new = render_readme(text, table)
+    if PAPER_BEGIN in text:
+        new = render_readme(new, paper_markdown({r: paper_table(summary, r) for r in REGIMES}), PAPER_BEGIN, PAPER_END)
+    if CLAIMS_BEGIN in text:
+        claims = {r: paired_claims(out, paper_claims(r) + series_claims(r)) for r in REGIMES}
+        new = render_readme(new, claims_markdown(claims), CLAIMS_BEGIN, CLAIMS_END)
+    return text, new, table
 
 
 def update_readme(readme: Path | None = None, csv: Path | None = None, outcomes: Path | None = None) -> bool:
-    """Rewrite the README's results table from the CSV and the outcomes; True if the README changed."""
+    """Rewrite the README's results from the CSV and the outcomes; True if the README changed."""
     readme = Path(readme or Path(__file__).resolve().parents[1] / "README.md")
     text, new, _ = _readme_with_table(readme, csv, outcomes)
     if new != text:
         readme.write_text(new)
     return new != text
+
+
+def paper_markdown(tables: dict) -> str:
+    """``final_evaluation.paper_table`` of each data regime ({regime: table}) as Markdown: ours with the
+    interval over seeds and tasks, the paper's Wall number beside it."""
+    from .final_evaluation import FAMILIES
+    lines = ["| data | row | " + " | ".join(f"{f} ours % [95% CI] | {f} paper %" for f in FAMILIES) + " |",
+             "|---|---|" + "---|---|" * len(FAMILIES)]
+    for regime, table in tables.items():
+        for _, r in table.iterrows():
+            cells = " | ".join(f"{100 * r[f]:.1f} [{100 * r[f + ' low']:.1f}, {100 * r[f + ' high']:.1f}] | {r['paper ' + f]}"
+                               for f in FAMILIES)
+            lines.append(f"| {regime} | {r['row']} | {cells} |")
+    return "\n".join(lines)
+
+
+def claims_markdown(verdicts: dict) -> str:
+    """``stats.paired_claims`` tables ({regime: table}) as one Markdown table: claim, data, both rates, the
+    paired difference with its interval, verdict."""
+    lines = ["| claim | data | A % | B % | A − B, points [95% CI] | verdict |", "|---|---|---|---|---|---|"]
+    for regime, table in verdicts.items():
+        for r in table.itertuples():
+            lines.append(f"| {r.claim} | {regime} | {100 * r.rate_a:.1f} | {100 * r.rate_b:.1f} | "
+                         f"{100 * r.difference:+.1f} [{100 * r.low:+.1f}, {100 * r.high:+.1f}] | {r.verdict} |")
+    return "\n".join(lines)
 
 
 def _fmt(x: float, spec: str) -> str:

@@ -1,7 +1,8 @@
 """Statistics of success rates: the Wilson interval of one run, the paired bootstrap interval of the
 difference between two planners on the same tasks, the aggregation of the final evaluation over training
-seeds, the check of the paper's claims against it, and intervals that cover both tasks and training seeds
-(``crossed_bootstrap``, ``paired_difference``, ``verdict``, ``paired_claims``).
+seeds, and intervals that cover both tasks and training seeds (``crossed_bootstrap``), with paired
+differences and the verdicts on claims decided from them (``paired_difference``, ``verdict``,
+``paired_claims``).
 """
 from __future__ import annotations
 
@@ -72,62 +73,6 @@ def _get(agg, model: str, planner: str):
     return rows.iloc[0]
 
 
-def claims(agg, finetuned, gbp_planners=None, cem_planners=None):
-    """The paper's claims checked against the aggregated results. Returns a DataFrame with columns
-    claim, evidence (numbers), holds (bool). ``finetuned``: the finetuned model names (e.g.
-    ``final_evaluation.MODELS[1:]``); ``gbp_planners`` / ``cem_planners`` default to every
-    planner of the table whose name starts with "GBP" / "CEM"; "GBP MPC" and "GBP open-loop" must be
-    among them (claim 3 compares the two).
-
-    1. GBP on a finetuned model matches or beats CEM on the baseline model with <= 10% of its
-       world-model evaluations (and, separately, of its wall time);
-    2. adversarial finetuning is at least as good as online finetuning (best GBP planner each);
-    3. MPC improves GBP over open-loop execution, for every model;
-    4. finetuned GBP matches or beats CEM on the same finetuned model (best of each).
-    """
-    import pandas as pd
-    named = [p for p in agg.planner.unique() if isinstance(p, str)]
-    gbp_planners = tuple(gbp_planners or [p for p in named if p.startswith("GBP")])
-    cem_planners = tuple(cem_planners or [p for p in named if p.startswith("CEM")])
-    finetuned = [m for m in finetuned if (agg.model == m).any()]  # the finetuned models that were evaluated
-    pct = lambda r: f"{100 * r.success_rate:.1f}% [{100 * r.ci_low:.1f}, {100 * r.ci_high:.1f}]"  # noqa: E731
-    out = []
-    cem_base = max((_get(agg, "baseline", p) for p in cem_planners), key=lambda r: r.success_rate)
-    cands = [(_get(agg, m, p)) for m in finetuned for p in gbp_planners]
-    ok = [r for r in cands if r.success_rate >= cem_base.success_rate
-          and r.wm_evals_per_task <= 0.1 * cem_base.wm_evals_per_task]
-    best = max(ok or cands, key=lambda r: (r.success_rate, -r.wm_evals_per_task))
-    out.append({"claim": "finetuned GBP >= CEM on the baseline model at <= 10% of its model evaluations",
-                "evidence": f"{best.model}, {best.planner}: {pct(best)} with {best.wm_evals_per_task:,.0f} evals/task "
-                            f"({100 * best.wm_evals_per_task / cem_base.wm_evals_per_task:.1f}% of CEM's) and "
-                            f"{100 * best.seconds_per_task / cem_base.seconds_per_task:.0f}% of its wall time; "
-                            f"CEM on baseline ({cem_base.planner}): {pct(cem_base)}",
-                "holds": bool(ok)})
-    best_of = lambda m: max((_get(agg, m, p) for p in gbp_planners), key=lambda r: r.success_rate)  # noqa: E731
-    adv, onl = best_of("adversarial"), best_of("online")
-    out.append({"claim": "adversarial finetuning >= online finetuning (best GBP planner of each)",
-                "evidence": f"adversarial ({adv.planner}) {pct(adv)} vs online ({onl.planner}) {pct(onl)}",
-                "holds": bool(adv.success_rate >= onl.success_rate)})
-    gains = {m: (_get(agg, m, "GBP MPC").success_rate - _get(agg, m, "GBP open-loop").success_rate)
-             for m in ("baseline", *finetuned)}
-    out.append({"claim": "MPC improves GBP over open-loop execution (every model)",
-                "evidence": ", ".join(f"{m}: {100 * g:+.1f} points" for m, g in gains.items()),
-                "holds": bool(all(g > 0 for g in gains.values()))})
-    rows = []
-    for m in finetuned:
-        g = best_of(m)
-        c = max((_get(agg, m, p) for p in cem_planners), key=lambda r: r.success_rate)
-        rows.append((m, g, c))
-    m, g, c = max(rows, key=lambda t: t[1].success_rate)
-    out.append({"claim": "finetuned GBP matches or beats CEM on the same finetuned model",
-                "evidence": f"{m}: GBP ({g.planner}) {pct(g)} vs CEM ({c.planner}) {pct(c)}",
-                "holds": bool(g.ci_high >= c.success_rate)})
-    return pd.DataFrame(out)
-
-
-# --------------------------------------------------------------------------------------------
-# Intervals over tasks and training seeds (the final evaluation's design: every seed runs the same tasks)
-# --------------------------------------------------------------------------------------------
 def _outcome_matrix(name: str, x) -> "np.ndarray":
     a = np.asarray(x, dtype=float)
     if a.ndim == 1:

@@ -15,7 +15,7 @@ from gbp_utils.control import OPEN_LOOP, Execution
 from gbp_utils.env import TrueDynamicsModel
 from gbp_utils.evaluation import evaluate
 from gbp_utils.final_evaluation import (COLUMNS, MODELS, OUTCOME_COLUMNS, REFERENCE, FinalConfig, csv_path,
-                                        final_models, load_outcomes, load_results, outcomes_path, reference_policies,
+                                        load_outcomes, load_results, outcomes_path, reference_policies,
                                         run_final_evaluation, write_csv)
 from gbp_utils.planners import GBPConfig
 from gbp_utils.sampling import CEMConfig
@@ -32,6 +32,11 @@ from gbp_utils.world_model import reference_error, training_split
     (dict(planners={"GBP": GBPConfig()}), r"planners\['GBP'\] must be \(planner config, control.Execution\)"),
     (dict(planners={"GBP": (GBPConfig(), "mpc")}), r"planners\['GBP'\] must be"),
     (dict(planners={"GBP": (GBPConfig(), Execution("mpc", 3), 3)}), r"planners\['GBP'\] must be"),
+    (dict(split="tune"), r"split must be 'test' \(the final table\) or 'eval' \(development\); got 'tune'"),
+    (dict(models=("base", "baseline")), r"models: unknown model names \['baseline'\]"),
+    (dict(models=("base",), budget_models=("online",)), r"budget_models \('online',\) must be among models"),
+    (dict(planners={"A": (GBPConfig(), OPEN_LOOP)}, budget_planners={"A": (GBPConfig(), OPEN_LOOP)}),
+     r"planner names \['A'\] appear in both planners and budget_planners"),
 ])
 def test_final_config_rejects_bad_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -49,34 +54,6 @@ def test_final_config_needs_seeds_and_a_task_count():
 # --------------------------------------------------------------------------------------------
 # The models and reference controllers of the table
 # --------------------------------------------------------------------------------------------
-def test_final_models_retrain_the_base_and_reseed_the_online_rounds_per_seed(monkeypatch):
-    """Which cached model each of the five names is, for seed 2 (nothing is trained)."""
-    P = gbp_utils.presets(fast=True)
-    calls = []
-
-    def record(kind):
-        def get(*args, **kwargs):
-            calls.append((kind, args, kwargs))
-            return type("Result", (), {"model": f"{kind} #{len(calls)}"})()
-        return get
-
-    for name in ("get_world_model", "get_online_model", "get_adversarial_model"):
-        monkeypatch.setattr(final_evaluation, name, record(name))
-    models = final_models(P, seed=2)
-    assert list(models) == list(MODELS)
-    seed2 = dataclasses.replace(P.train, seed=2)
-    (_, base_args, _), online, adversarial, online_adv, plus_play = calls
-    assert base_args[:3] == ([P.expert_data], P.model, seed2)
-    for kind, args, kwargs in (online, online_adv, plus_play):
-        assert kind == "get_online_model" and args[1] == dataclasses.replace(P.online, seed=2) and args[2] == P.gbp
-        assert kwargs["base_train"] == seed2
-    assert "adversarial" not in online[2]
-    assert online_adv[2]["adversarial"] == plus_play[2]["adversarial"] == P.adversarial
-    assert plus_play[2]["data_configs"] == [P.expert_data, P.play_data]
-    assert adversarial[0] == "get_adversarial_model" and adversarial[2]["base_train"] == seed2
-    assert adversarial[1][2] == P.adversarial_only
-
-
 def _record_getters(monkeypatch):
     calls = []
 
@@ -104,12 +81,14 @@ def test_factorial_models_cover_both_regimes_and_draw_everything_random_per_seed
         base, clean, adv, online, online_adv = calls[:5] if regime == "expert" else calls[5:]
         assert base[0] == "get_world_model" and base[1] == (data, Q.model, Q.train)
         assert clean[0] == adv[0] == "get_adversarial_model"
-        assert clean[1][1:] == (data, final_evaluation.CLEAN) and adv[1][1:] == (data, Q.adversarial_only)
+        eps_only, eps_online = ((Q.adversarial_only, Q.adversarial) if regime == "expert"
+                                else (Q.adversarial_only_play, Q.adversarial_play))  # each regime's chosen budgets
+        assert clean[1][1:] == (data, final_evaluation.CLEAN) and adv[1][1:] == (data, eps_only)
         assert clean[2] == adv[2] == {"base_train": Q.train}
         for kind, args, kwargs in (online, online_adv):
             assert kind == "get_online_model" and args[1:] == (Q.online, Q.gbp)
             assert kwargs["data_configs"] == data and kwargs["base_train"] == Q.train
-        assert "adversarial" not in online[2] and online_adv[2]["adversarial"] == Q.adversarial
+        assert "adversarial" not in online[2] and online_adv[2]["adversarial"] == eps_online
     assert final_evaluation.CLEAN.state_factor == final_evaluation.CLEAN.action_factor == 0.0
     calls.clear()
     assert list(final_evaluation.factorial_models(P, 0, names=["online, +play"])) == ["online, +play"]
@@ -118,41 +97,45 @@ def test_factorial_models_cover_both_regimes_and_draw_everything_random_per_seed
         final_evaluation.factorial_models(P, 0, names=["baseline"])
 
 
-def test_factorial_models_of_seed_0_are_the_cached_models_of_the_current_table():
-    """Seed 0 asks for exactly the configs final_models asks for, so their cache keys agree."""
-    from gbp_utils import finetuning, world_model
-
-    P = gbp_utils.presets(fast=True)
-    keys = {}
-    for fn in ("factorial", "final"):
-        seen = []
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(world_model, "cached_model", lambda name, config, build, device=None: seen.append((name, config)))
-            mp.setattr(finetuning, "cached_model", lambda name, config, build, device=None: seen.append((name, config)))
-            mp.setattr(final_evaluation, "get_world_model",
-                       lambda data, model, train, **kw: seen.append(("base", {"data": list(data), "model": model,
-                                                                              "train": train})) or
-                       type("R", (), {"model": None})())
-            for getter in ("get_online_model", "get_adversarial_model"):
-                real = getattr(finetuning, getter)
-                mp.setattr(final_evaluation, getter,
-                           lambda *a, _real=real, **kw: _real(*a, **kw) or type("R", (), {"model": None})())
-            if fn == "factorial":
-                final_evaluation.factorial_models(P, 0, names=["base", "online", "adversarial", "online + adversarial",
-                                                               "online + adversarial, +play"])
-            else:
-                final_models(P, 0)
-        keys[fn] = sorted((name, cache.config_hash(config)) for name, config in seen)
-    assert keys["factorial"] == keys["final"] and len(keys["final"]) == 5
-
-
 def test_factorial_planners_are_gd_adam_and_cem_open_loop_and_with_mpc():
     P = gbp_utils.presets(fast=True)
     planners = final_evaluation.factorial_planners(P)
-    assert planners == {"GD open-loop": (P.gd, P.open_loop), "GD MPC": (P.gd, P.mpc),
-                        "Adam open-loop": (P.gbp, P.open_loop), "Adam MPC": (P.gbp, P.mpc),
-                        "CEM open-loop": (P.cem, P.open_loop), "CEM MPC": (P.cem, P.mpc)}
-    assert P.gd == dataclasses.replace(P.gbp, optimizer="gd", lr=P.gd.lr)
+    gd, adam, cem = (P.final_planners[f] for f in ("GD", "Adam", "CEM"))
+    assert planners == {"GD open-loop": (gd, P.open_loop), "GD MPC": (gd, P.mpc),
+                        "Adam open-loop": (adam, P.open_loop), "Adam MPC": (adam, P.mpc),
+                        "CEM open-loop": (cem, P.open_loop), "CEM MPC": (cem, P.mpc)}
+    assert gd.optimizer == "gd" and adam.optimizer == "adam"
+
+
+def test_final_config_is_the_whole_factorial_plus_the_budget_sweep_on_the_sealed_test_tasks():
+    P = gbp_utils.presets(fast=True)
+    config = final_evaluation.final_config(P)
+    assert config.split == "test" and config.n_tasks == P.tasks.test and config.seeds == P.seeds
+    assert config.models == MODELS and len(MODELS) == 10
+    jobs = config.jobs()
+    assert len(jobs) == 10 * 6 + 4 * 4
+    assert {p for m, p, _ in jobs if m == "base"} == set(config.planners) | set(config.budget_planners)
+    assert {p for m, p, _ in jobs if m == "online"} == set(config.planners)
+    assert set(config.budget_planners) == {"Adam-lite MPC", "Adam-heavy MPC", "CEM-lite MPC", "CEM-heavy MPC"}
+    assert config.true_dynamics == (P.final_planners["CEM"], P.mpc)
+    factorial_only = final_evaluation.final_config(P, budget_sweep=False)
+    assert len(factorial_only.jobs()) == 10 * 6 and not factorial_only.budget_planners
+
+
+@pytest.mark.parametrize("size, fast", [("lite", False), ("heavy", True)])
+def test_the_budget_sweeps_cem_spends_what_gbp_spends(size, fast):
+    """Measured on real MPC runs (a tiny model, 2 test tasks): CEM's scaled population matches GBP's world-model
+    evaluations per task within a third (the full-mode lite budget; the heavy one in fast mode, whose full size
+    would take a minute here; fast mode's lite CEM is held at the population floor of 10)."""
+    P = gbp_utils.presets(fast=fast)
+    tasks = P.test_tasks(2)
+    model = tiny_world_model(0, hidden=4)
+    evals = {}
+    for family in ("Adam", "CEM"):
+        config, execution = P.final_budgets[family, size]
+        ep = experiments.run(model, config, tasks, execution, P.wall, use_cache=False)
+        evals[family] = evaluate(family, ep, tasks, P.wall).wm_evals_per_task
+    assert 0.75 <= evals["CEM"] / evals["Adam"] <= 1.34, evals
 
 
 def _factorial_outcomes(regime="expert"):
@@ -210,32 +193,36 @@ def test_reference_policies_are_reproducible_from_their_settings():
 # --------------------------------------------------------------------------------------------
 def test_run_final_evaluation_scores_every_model_planner_and_seed_and_writes_the_csv(monkeypatch):
     P = gbp_utils.presets(fast=True)
-    monkeypatch.setattr(final_evaluation, "final_models",
-                        lambda presets, seed, device=None, progress=False: {m: tiny_world_model(seed, hidden=4)
-                                                                             for m in MODELS})
+    monkeypatch.setattr(final_evaluation, "factorial_models",
+                        lambda presets, seed, names, device=None, progress=False: {m: tiny_world_model(seed, hidden=4)
+                                                                                   for m in names})
     gbp = GBPConfig(restarts=1, iterations=2, warm_iterations=1)
     cem = CEMConfig(population=6, elites=2, iterations=1)
-    config = FinalConfig(seeds=(0, 1), n_tasks=3,
+    config = FinalConfig(seeds=(0, 1), n_tasks=3, split="eval", models=("base", "online"),
                          planners={"GBP open-loop": (gbp, OPEN_LOOP), "CEM MPC": (cem, Execution("mpc", 15))},
+                         budget_models=("online",), budget_planners={"GBP-lite MPC": (gbp, Execution("mpc", 15))},
                          true_dynamics=(cem, OPEN_LOOP))
     df = run_final_evaluation(P, config, progress=False)
     assert list(df.columns) == COLUMNS
-    assert len(df) == 2 * len(MODELS) * 2 + 1 + 2
-    assert list(df.model[:4]) == ["baseline"] * 2 + ["online"] * 2 and set(df.seed[:-3]) == {0, 1}
+    assert len(df) == 2 * (2 * 2 + 1) + 1 + 2
+    assert list(df.model[:5]) == ["base"] * 2 + ["online"] * 3 and set(df.seed[:-3]) == {0, 1}
+    assert list(df.planner[:5]) == ["GBP open-loop", "CEM MPC", "GBP open-loop", "CEM MPC", "GBP-lite MPC"]
     assert list(df.planner[-3:]) == ["true-dynamics planner", "scripted expert", "straight line"]
     assert (df.model[-3:] == REFERENCE).all() and (df.n_tasks == 3).all()
     pd.testing.assert_frame_equal(load_results(csv_path()), df, check_exact=False, rtol=1e-5, check_dtype=False)
     # the first n_tasks held-out tasks of the presets, the same tasks every notebook evaluates on
     tasks = P.eval_tasks(3)
     model = tiny_world_model(1, hidden=4)
-    _, expert_val = training_split([P.expert_data], dataclasses.replace(P.train, seed=1))
-    ep = experiments.run(model, cem, tasks, Execution("mpc", 15), P.wall)  # loaded: the run is cached
+    Q = P.for_seed(1)
+    _, expert_val = training_split([Q.expert_data], Q.train)
+    # loaded: the run is cached; seed 1's planner draws its own samples
+    ep = experiments.run(model, dataclasses.replace(cem, seed=cem.seed + 1), tasks, Execution("mpc", 15), P.wall)
     expected = evaluate("x", ep, tasks, P.wall, model, reference_error(model, expert_val))
     row = df[(df.model == "online") & (df.planner == "CEM MPC") & (df.seed == 1)].iloc[0]
     assert row.successes == expected.successes
     assert row.wm_error_ratio == pytest.approx(expected.wm_error_ratio, rel=1e-5)
     assert row.seconds_per_task == pytest.approx(ep.seconds / 3, rel=1e-5)
-    truth = experiments.run(TrueDynamicsModel(P.wall), cem, tasks, OPEN_LOOP, P.wall)
+    truth = experiments.run(TrueDynamicsModel(P.wall), cem, tasks, OPEN_LOOP, P.wall, use_cache=False)
     assert df.iloc[-3].successes == evaluate("t", truth, tasks, P.wall).successes
     assert math.isnan(df.iloc[-1].wm_error_ratio) and df.iloc[-1].wm_evals_per_task == 0
     assert (df.split == "eval").all()

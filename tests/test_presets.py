@@ -29,7 +29,7 @@ def fast():
 # Fast mode is the full presets shrunk by each config's tiny()
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("field", ["expert_data", "play_data", "train", "tasks", "online", "gbp", "gbp_lite",
-                                   "gbp_heavy", "cem", "mppi", "gdcem"])
+                                   "cem", "mppi", "gdcem"])
 def test_every_fast_config_is_the_full_configs_tiny(full, fast, field):
     assert getattr(fast, field) == getattr(full, field).tiny()
 
@@ -41,7 +41,7 @@ def test_fast_planners_keep_every_setting_but_their_size(full, fast):
     for name in ("smoothing", "init_std", "min_std", "init", "init_spread"):
         assert getattr(fast.cem, name) == getattr(full.cem, name), name
     assert fast.online.epochs_per_round == full.online.epochs_per_round
-    assert fast.online.executions == full.online.executions == (OPEN_LOOP,)
+    assert fast.online.executions == full.online.executions == (OPEN_LOOP, full.mpc)  # chosen in 05, section 1
     cost = lambda g: g.restarts * g.iterations  # noqa: E731
     assert cost(fast.gbp) < cost(full.gbp) and cost(fast.gbp_lite) < cost(full.gbp_lite)
     assert fast.cem.population * fast.cem.iterations < full.cem.population * full.cem.iterations
@@ -75,8 +75,7 @@ def test_executions(mode):
     P = presets(fast=mode)
     assert P.open_loop == OPEN_LOOP
     assert (P.mpc.mode, P.mpc.replan_every, P.mpc.label) == ("mpc", 3, "MPC/3")
-    assert (P.mpc_heavy.mode, P.mpc_heavy.replan_every) == ("mpc", 1)
-    assert P.mpc.replan_every in P.replan_grid and P.mpc_heavy.replan_every in P.heavy_grid[1]
+    assert P.mpc.replan_every in P.replan_grid
 
 
 @pytest.mark.parametrize("mode", [False, True])
@@ -103,19 +102,33 @@ def test_eval_and_tune_tasks_are_prefixes_of_one_draw(mode):
 @pytest.mark.parametrize("mode", [False, True])
 def test_settings_relations_chosen_in_the_notebooks(mode):
     P = presets(fast=mode)
-    # GBP-heavy (notebook 08): the preset GBP with twice the restarts
-    assert P.gbp_heavy == dataclasses.replace(P.gbp, restarts=2 * P.gbp.restarts)
+    # the final table's planners (chosen by tuning in notebook 08) start from the textbook settings
+    assert {k: type(v) for k, v in P.final_planners.items()} == {"GD": type(P.gbp), "Adam": type(P.gbp), "CEM": type(P.cem)}
+    assert P.final_planners["Adam"] == dataclasses.replace(P.gbp, lr=P.final_planners["Adam"].lr)
+    assert P.final_planners["GD"].optimizer == "gd" and P.gd.optimizer == "gd"
+    assert dataclasses.replace(P.final_planners["CEM"], elites=P.cem.elites) == P.cem
+    # the budget sweep: heavy = twice the restarts, replanning every step; lite = 2 x 50 (fast: its tiny())
+    adam = P.final_planners["Adam"]
+    heavy, every1 = P.final_budgets["Adam", "heavy"]
+    assert heavy == dataclasses.replace(adam, restarts=2 * adam.restarts) and every1.replan_every == 1
+    lite, every3 = P.final_budgets["Adam", "lite"]
+    assert lite.restarts * lite.iterations < adam.restarts * adam.iterations and every3 == P.mpc
+    for size in ("lite", "heavy"):
+        cem, _ = P.final_budgets["CEM", size]
+        assert dataclasses.replace(cem, population=P.cem.population, elites=P.final_planners["CEM"].elites) == \
+            P.final_planners["CEM"]
     assert P.gbp_lite.restarts * P.gbp_lite.iterations < P.gbp.restarts * P.gbp.iterations
     # the widgets' GBP: the preset GBP with fewer iterations, nothing else changed
     assert P.gbp_explorer == dataclasses.replace(P.gbp, iterations=P.gbp_explorer.iterations,
                                                  warm_iterations=P.gbp_explorer.warm_iterations)
     assert P.gbp_explorer.iterations < P.gbp.iterations and P.gbp_explorer.warm_iterations <= P.gbp.warm_iterations
-    # adversarial finetuning alone uses a smaller budget than inside the online loop (notebook 06)
-    assert P.adversarial_only.state_factor < P.adversarial.state_factor
-    assert P.adversarial_only.action_factor < P.adversarial.action_factor
+    # every adversarial budget is a positive point of the full sweep's grid, states and actions alike (notebook 06
+    # chooses each per data regime on tune tasks)
+    for cfg in (P.adversarial_only, P.adversarial_only_play, P.adversarial, P.adversarial_play):
+        assert cfg.state_factor == cfg.action_factor > 0 and cfg.state_factor in presets(fast=False).eps_grid
     # adversarial finetuning alone trains like the base model but for its own epochs and learning rate
     assert dataclasses.replace(P.adversarial_finetune, epochs=P.train.epochs, lr=P.train.lr) == P.train
-    assert 0.0 in P.eps_grid and P.adversarial.state_factor in P.eps_grid
+    assert 0.0 in P.eps_grid
     # the sampling planners share CEM's budget; GD+CEM a quarter of its population
     assert (P.mppi.population, P.mppi.iterations) == (P.cem.population, P.cem.iterations)
     assert P.gdcem.population == max(10, P.cem.population // 4)
@@ -152,14 +165,18 @@ def test_a_training_seed_redraws_every_random_choice_and_keeps_the_tasks(mode):
     P = presets(fast=mode)
     assert P.for_seed(0) == P
     Q = P.for_seed(2)
-    seeded = {"expert_data", "play_data", "train", "online", "gbp", "gd", "gbp_lite", "gbp_heavy", "gbp_explorer", "cem",
+    seeded = {"expert_data", "play_data", "train", "online", "gbp", "gd", "gbp_lite", "gbp_explorer", "cem",
               "mppi", "gdcem", "adversarial_finetune"}
     for name in seeded:
         assert getattr(Q, name).seed == getattr(P, name).seed + 2, name
         assert dataclasses.replace(getattr(Q, name), seed=getattr(P, name).seed) == getattr(P, name), name
     assert all(Q.compute_budgets[k].seed == v.seed + 2 for k, v in P.compute_budgets.items())
+    assert all(Q.final_planners[k].seed == v.seed + 2 for k, v in P.final_planners.items())
+    assert all(Q.final_budgets[k][0].seed == v[0].seed + 2 and Q.final_budgets[k][1] == v[1]
+               for k, v in P.final_budgets.items())
     # everything else, including the tasks every seed is evaluated on, is unchanged
-    others = [f.name for f in dataclasses.fields(P) if f.name not in seeded | {"compute_budgets"}]
+    others = [f.name for f in dataclasses.fields(P)
+              if f.name not in seeded | {"compute_budgets", "final_planners", "final_budgets"}]
     assert all(getattr(Q, name) == getattr(P, name) for name in others)
     assert torch.equal(Q.eval_tasks().starts, P.eval_tasks().starts) and torch.equal(Q.test_tasks().goals,
                                                                                     P.test_tasks().goals)

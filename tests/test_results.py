@@ -116,3 +116,66 @@ def test_cli_without_a_csv_or_outcomes_raises_the_notebook_08_hint(results_df, t
     csv, _ = write_results(results_df, tmp_path)
     with pytest.raises(FileNotFoundError, match=r"none\.csv\.gz does not exist: run notebook 08"):
         results.main(["--check", "--readme", str(readme), "--csv", str(csv), "--outcomes", str(tmp_path / "none.csv.gz")])
+
+
+# --------------------------------------------------------------------------------------------
+# The paper's format and the verdicts
+# --------------------------------------------------------------------------------------------
+def _factorial_df(n_tasks=40):
+    """Every factorial model x planner of both regimes on 2 seeds x n_tasks: successes chosen per pair."""
+    import gbp_utils
+    from gbp_utils import final_evaluation as fe
+    from helpers import result_row, result_table
+
+    planners = list(fe.factorial_planners(gbp_utils.presets(fast=True)))
+    rows = [result_row(fe.factorial_name(r, f), p, seed, successes=min(n_tasks, 3 * i + 2 * j + seed + 5 * k), n_tasks=n_tasks)
+            for k, r in enumerate(fe.REGIMES) for i, f in enumerate(fe.FINETUNES) for j, p in enumerate(planners)
+            for seed in (0, 1)]
+    return result_table(*rows)
+
+
+def test_paper_markdown_lists_ours_with_intervals_beside_the_papers_numbers():
+    from gbp_utils import final_evaluation as fe
+
+    df = _factorial_df()
+    summary = crossed_summary(result_outcomes(df), n_boot=200)
+    md = results.paper_markdown({r: fe.paper_table(summary, r) for r in fe.REGIMES}).splitlines()
+    assert md[0] == ("| data | row | GD ours % [95% CI] | GD paper % | Adam ours % [95% CI] | Adam paper % | "
+                     "CEM ours % [95% CI] | CEM paper % |")
+    assert len(md) == 2 + 2 * len(fe.PAPER_WALL)
+    # online + MPC, expert regime: online is FINETUNES[3] (i = 3), "Adam MPC" planner j = 3 -> 15 + seed of 40
+    row = next(line for line in md if line.startswith("| expert | online + MPC |"))
+    adam = summary[(summary.model == "online") & (summary.planner == "Adam MPC")].iloc[0]
+    assert f"| {100 * adam.success_rate:.1f} [{100 * adam.low:.1f}, {100 * adam.high:.1f}] | 80 |" in row
+    assert row.endswith("| 90 |")
+
+
+def test_claims_markdown_has_one_line_per_claim_and_regime_with_its_verdict():
+    from gbp_utils import final_evaluation as fe
+    from gbp_utils.stats import paired_claims
+
+    out = result_outcomes(_factorial_df())
+    verdicts = {r: paired_claims(out, fe.paper_claims(r) + fe.series_claims(r), n_boot=200) for r in fe.REGIMES}
+    md = results.claims_markdown(verdicts).splitlines()
+    assert md[0] == "| claim | data | A % | B % | A − B, points [95% CI] | verdict |"
+    assert len(md) == 2 + sum(len(v) for v in verdicts.values())
+    mpc = next(line for line in md if line.startswith("| MPC improves Adam-GBP over open loop (base model) | expert |"))
+    # base (i = 0): Adam MPC (j = 3) 6 + seed of 40, Adam open-loop (j = 2) 4 + seed -> +5.0 points
+    v = verdicts["expert"].set_index("claim").loc["MPC improves Adam-GBP over open loop (base model)"]
+    assert mpc.endswith(f"| 16.2 | 11.2 | +5.0 [{100 * v.low:+.1f}, {100 * v.high:+.1f}] | {v.verdict} |")
+
+
+def test_update_readme_fills_the_paper_and_claims_blocks_and_check_sees_a_stale_one(tmp_path):
+    df = _factorial_df()
+    csv, out = tmp_path / "r.csv", tmp_path / "o.csv.gz"
+    write_csv(df, csv)
+    write_csv(result_outcomes(df), out)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{results.PAPER_BEGIN}\n{results.PAPER_END}\n{results.CLAIMS_BEGIN}\n{results.CLAIMS_END}\n"
+                      f"{README_BEGIN}\n{README_END}\n")
+    assert update_readme(readme, csv, out) and not update_readme(readme, csv, out)
+    text = readme.read_text()
+    assert "| expert + play | adversarial + MPC |" in text and "| online finetuning improves Adam-GBP (MPC) | expert |" in text
+    assert results.main(["--check", "--readme", str(readme), "--csv", str(csv), "--outcomes", str(out)]) == 0
+    readme.write_text(text.replace("| supported |", "| undecided |", 1))
+    assert results.main(["--check", "--readme", str(readme), "--csv", str(csv), "--outcomes", str(out)]) == 1

@@ -1,20 +1,15 @@
-"""Tests for gbp_utils.stats on hand-made result tables: the Wilson interval, the aggregation over
-training seeds and the check of the paper's claims; and on simulated outcomes: the crossed (seeds x
-tasks) bootstrap, paired differences and verdicts."""
+"""Tests for gbp_utils.stats on hand-made result tables: the Wilson interval and the aggregation over
+training seeds; and on simulated outcomes: the crossed (seeds x tasks) bootstrap, paired differences,
+verdicts and paired claims."""
 
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 from helpers import result_row, result_table
 
-from gbp_utils.final_evaluation import MODELS
-from gbp_utils.stats import aggregate, claims, crossed_bootstrap, paired_difference, verdict, wilson_interval
+from gbp_utils.stats import aggregate, crossed_bootstrap, paired_difference, verdict, wilson_interval
 
-FINETUNED = ("online", "adversarial", "online + adversarial")
-GBP_PLANNERS = ("GBP open-loop", "GBP MPC", "GBP-lite MPC")
-CEM_PLANNERS = ("CEM open-loop", "CEM MPC")
 
 
 # --------------------------------------------------------------------------------------------
@@ -90,101 +85,6 @@ def test_aggregate_pools_unequal_task_counts_by_tasks_not_by_seeds():
     assert (r.successes, r.n_tasks, r.success_rate) == (10, 100, 0.1)  # not the mean rate 0.5
     assert (r.ci_low, r.ci_high) == wilson_interval(10, 100)
     assert r.seed_sd == pytest.approx(math.sqrt(0.5))
-
-
-# --------------------------------------------------------------------------------------------
-# claims
-# --------------------------------------------------------------------------------------------
-def claims_table(rates: dict, evals: dict | None = None, n_tasks: int = 300):
-    """An aggregate of every model x planner claims() reads; rates[(model, planner)] or rates[planner]
-    or rates[model] (checked in that order) give the success rate, evals[planner] the model evaluations."""
-    evals = {**{p: 5000.0 for p in GBP_PLANNERS}, **{p: 100000.0 for p in CEM_PLANNERS}, **(evals or {})}
-    rows = []
-    for m in ("baseline", *FINETUNED):
-        for p in GBP_PLANNERS + CEM_PLANNERS:
-            rate = rates.get((m, p), rates.get(p, rates.get(m)))
-            rows.append(result_row(m, p, 0, round(rate * n_tasks), n_tasks, evals=evals[p], seconds=evals[p] * 1e-6))
-    return aggregate(result_table(*rows))
-
-
-HOLDING = {
-    "baseline": 0.5, "online": 0.7, "adversarial": 0.8, "online + adversarial": 0.75,
-    ("baseline", "CEM MPC"): 0.72, ("baseline", "CEM open-loop"): 0.6,
-    **{(m, "GBP MPC"): r + 0.1 for m, r in (("baseline", 0.5), ("online", 0.7), ("adversarial", 0.8),
-                                            ("online + adversarial", 0.75))},
-}
-
-
-def claim(frame, start):
-    rows = frame[frame.claim.str.startswith(start)]
-    assert len(rows) == 1, start
-    return rows.iloc[0]
-
-
-def test_all_four_claims_hold_on_results_that_support_them():
-    out = claims(claims_table(HOLDING), FINETUNED)
-    assert list(out.columns) == ["claim", "evidence", "holds"] and len(out) == 4
-    assert out.holds.tolist() == [True, True, True, True]
-    first = claim(out, "finetuned GBP >= CEM on the baseline")
-    # The best candidate is named: adversarial with GBP MPC (90%), at 5% of CEM's evaluations.
-    assert first.evidence.startswith("adversarial, GBP MPC: 90.0% [") and "(5.0% of CEM's)" in first.evidence
-    assert "CEM on baseline (CEM MPC): 72.0%" in first.evidence
-    assert "baseline: +10.0 points" in claim(out, "MPC improves").evidence
-    assert claim(out, "adversarial finetuning").evidence.startswith("adversarial (GBP MPC) 90.0%")
-
-
-def test_claims_fail_on_results_that_contradict_them():
-    rates = {
-        **HOLDING,
-        ("baseline", "CEM MPC"): 0.95,  # claim 1: no finetuned GBP reaches CEM on the baseline ...
-        ("online", "GBP-lite MPC"): 0.99,  # ... except one that needs too many evaluations (see evals)
-        ("adversarial", "GBP MPC"): 0.6,  # claim 2: adversarial (best 0.8 open-loop) < online (0.99)
-        ("online + adversarial", "GBP MPC"): 0.75,  # claim 3: no MPC gain for this model
-        **{(m, "CEM open-loop"): 1.0 for m in FINETUNED},  # claim 4: CEM far better on every finetuned model
-    }
-    out = claims(claims_table(rates, evals={"GBP-lite MPC": 10001.0}), FINETUNED)  # 10.001% of CEM's 100000
-    assert out.holds.tolist() == [False, False, False, False]
-    assert "online + adversarial: +0.0 points" in claim(out, "MPC improves").evidence
-    assert claim(out, "finetuned GBP matches").evidence.startswith("online: GBP (GBP-lite MPC) 99.0%")
-
-
-def test_ten_percent_of_cems_evaluations_still_counts():
-    rates = {**HOLDING, ("baseline", "CEM MPC"): 0.95, ("online", "GBP-lite MPC"): 0.99}
-    out = claims(claims_table(rates, evals={"GBP-lite MPC": 10000.0}), FINETUNED)
-    assert claim(out, "finetuned GBP >= CEM").holds
-    assert claim(out, "finetuned GBP >= CEM").evidence.startswith("online, GBP-lite MPC: 99.0%")
-
-
-def test_claims_consider_every_gbp_planner_of_the_table():
-    heavy = aggregate(result_table(*[result_row(m, "GBP-heavy MPC", 0, 291, 300, evals=900000.0, seconds=0.9)
-                              for m in ("baseline", *FINETUNED)]))
-    out = claims(pd.concat([claims_table(HOLDING), heavy], ignore_index=True), FINETUNED)
-    # the heavy planner (97%) is now the best GBP of every model: claims 2 and 4 name it ...
-    assert claim(out, "adversarial finetuning").evidence.startswith("adversarial (GBP-heavy MPC) 97.0%")
-    assert claim(out, "finetuned GBP matches").evidence.startswith("online: GBP (GBP-heavy MPC) 97.0%")
-    # ... but claim 1 still names a cheap planner: the heavy one costs 9x CEM's evaluations
-    assert claim(out, "finetuned GBP >= CEM").evidence.startswith("adversarial, GBP MPC: 90.0%")
-    only_named = claims(pd.concat([claims_table(HOLDING), heavy], ignore_index=True), FINETUNED,
-                        gbp_planners=GBP_PLANNERS)
-    assert "heavy" not in " ".join(only_named.evidence)
-
-
-def test_claims_name_a_missing_row():
-    agg = claims_table(HOLDING)
-    agg = agg[~((agg.model == "online") & (agg.planner == "GBP MPC"))]
-    with pytest.raises(KeyError, match="no aggregated row for model 'online', planner 'GBP MPC'"):
-        claims(agg, FINETUNED)
-
-
-def test_claims_read_only_the_finetuned_models_they_are_given():
-    agg = claims_table(HOLDING)
-    # MODELS[1:] also names "+play", which this table lacks: it is skipped, not an error
-    pd.testing.assert_frame_equal(claims(agg, MODELS[1:]), claims(agg, FINETUNED))
-    only_online = claims(agg, ("online",))
-    assert claim(only_online, "MPC improves").evidence == "baseline: +10.0 points, online: +10.0 points"
-    assert claim(only_online, "finetuned GBP >= CEM").evidence.startswith("online, GBP MPC: 80.0%")
-    with pytest.raises(TypeError):
-        claims(agg)  # finetuned is required
 
 
 # --------------------------------------------------------------------------------------------
