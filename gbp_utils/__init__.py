@@ -111,13 +111,13 @@ class Presets:
     mpc: Execution
     replan_grid: tuple  # the replanning intervals notebook 04 compares
     # Planners
-    gbp: GBPConfig  # the GBP planner of notebooks 04-08 (notebook 04's defaults)
+    gbp: GBPConfig  # the GBP planner of notebooks 04-07 and of the online rounds (notebook 04's textbook defaults)
     gd: GBPConfig  # GBP with plain gradient descent, otherwise as ``gbp``: where GD's tuning starts (08, section 2)
-    gbp_lite: GBPConfig  # a cheap GBP (few restarts and iterations) for the compute comparison of 07-08
+    gbp_lite: GBPConfig  # a cheap GBP (few restarts and iterations) for the compute comparison of 07
     # The widgets' GBP (04, 06): ``gbp`` with 15 iterations (10 when warm-started), so one task re-plans in
     # well under 0.1 s; on tune tasks the lesson is the same as at ``gbp``'s budget (``analysis.budget_lesson``, 04).
     gbp_explorer: GBPConfig
-    cem: CEMConfig  # the CEM of notebooks 07-08 (population 300, 30 elites, 10 rounds; 3 on MPC replans)
+    cem: CEMConfig  # the CEM of notebook 07 (population 300, 30 elites, 10 rounds; 3 on MPC replans); 08 tunes it
     mppi: MPPIConfig  # notebook 07's MPPI, at CEM's population and rounds
     gdcem: GDCEMConfig  # notebook 07's GD+CEM, a quarter of CEM's population (each sample also takes gradient steps)
     compute_budgets: dict  # notebook 07's success-vs-compute curve: {(family, label): planner config}
@@ -129,7 +129,8 @@ class Presets:
     # ``tuning`` chose for its family on tune tasks (the committed tables of notebook 08, section 2).
     # Notebooks 04-07 teach with ``gbp`` and ``cem``, the untuned textbook settings.
     final_planners: dict
-    # The final table's budget sweep (08, section 5): {(family, "lite" | "heavy"): (config, Execution)}
+    # The final table's budget sweep (``final_evaluation.final_config(budget_sweep=True)``; notebook 08 does not
+    # run it yet): {(family, "lite" | "heavy"): (config, Execution)}
     # around the standard budget (``final_planners`` with ``mpc``). GBP-lite: 2 restarts x 50 iterations;
     # GBP-heavy: twice the restarts, replanning every step; CEM's population is scaled to match each one's
     # world-model evaluations per task (the other CEM settings as chosen).
