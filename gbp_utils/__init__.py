@@ -208,7 +208,7 @@ def _tuning_grids(gbp: GBPConfig, gd_lr: float, cem: CEMConfig, fast: bool) -> d
     return grids
 
 
-def _final_budgets(planners: dict, fast: bool) -> dict:
+def _final_budgets(planners: dict, horizon: int, fast: bool) -> dict:
     """The lite and heavy budgets of the final table's Adam-GBP and CEM at matched world-model evaluations.
 
     Per task, a GBP plan from scratch costs 3 x restarts x iterations x horizon evaluations (a forward and
@@ -222,7 +222,6 @@ def _final_budgets(planners: dict, fast: bool) -> dict:
     if fast:
         lite = lite.tiny()
     every3, every1 = Execution("mpc", replan_every=3), Execution("mpc", replan_every=1)
-    horizon = WallConfig().max_steps
 
     def evals(cfg, ex):  # world-model evaluations per task of an MPC run (see the docstring)
         rest = sum(range(horizon - ex.replan_every, 0, -ex.replan_every))  # remaining horizons of the replans
@@ -273,7 +272,7 @@ def presets(fast: bool | None = None) -> Presets:
     final_planners = {"GD": dataclasses.replace(gbp, optimizer="gd", lr=0.3, init="gaussian", noise_std=0.03),
                       "Adam": dataclasses.replace(gbp, lr=0.03),
                       "CEM": dataclasses.replace(cem, elites=max(1, round(0.05 * cem.population)))}
-    final_budgets = _final_budgets(final_planners, fast)
+    final_budgets = _final_budgets(final_planners, wall.max_steps, fast)  # horizon: the episode's step budget
     gdcem = GDCEMConfig(population=max(10, cem.population // 4), elites=max(1, cem.elites // 4),
                         iterations=cem.iterations, grad_steps=3)
     return Presets(

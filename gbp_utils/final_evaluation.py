@@ -22,7 +22,6 @@ COLUMNS = ["model", "planner", "seed", "split", "n_tasks", "successes", "success
            "mean_final_distance", "wm_error_ratio", "wm_evals_per_task", "seconds_per_task"]
 # one row per model x planner x seed x task: what the intervals over tasks and seeds are computed from
 OUTCOME_COLUMNS = ["model", "planner", "seed", "split", "task", "success", "final_distance"]
-
 REFERENCE = "reference"  # the model column of reference rows (no world model)
 
 
@@ -63,11 +62,10 @@ class FinalConfig:
             raise ValueError(f"n_tasks must be >= 1; got {self.n_tasks}")
         if self.split not in ("test", "eval"):
             raise ValueError(f"split must be 'test' (the final table) or 'eval' (development); got {self.split!r}")
-        known = {factorial_name(r, f) for r in REGIMES for f in FINETUNES}
         for what, names in (("models", self.models), ("budget_models", self.budget_models)):
-            unknown = [m for m in names if m not in known]
+            unknown = [m for m in names if m not in MODELS]
             if unknown:
-                raise ValueError(f"{what}: unknown model names {unknown}; choose from {sorted(known)}")
+                raise ValueError(f"{what}: unknown model names {unknown}; choose from {sorted(MODELS)}")
         if not set(self.budget_models) <= set(self.models):
             raise ValueError(f"budget_models {self.budget_models} must be among models {self.models}")
         for group in (self.planners, self.budget_planners):
@@ -92,7 +90,6 @@ class FinalConfig:
 REGIMES = ("expert", "expert + play")
 FINETUNES = ("base", "clean finetune", "adversarial", "online", "online + adversarial")
 CLEAN = AdversarialConfig(state_factor=0.0, action_factor=0.0)
-MODELS = tuple(f if r == "expert" else f"{f}, +play" for r in REGIMES for f in FINETUNES)  # = factorial_name(r, f)
 """A "clean finetune" is adversarial finetuning with a zero budget: the same data, epochs and learning rate,
 no perturbation; the control that tells adversarial training apart from simply training longer."""
 
@@ -104,15 +101,17 @@ def factorial_name(regime: str, finetune: str) -> str:
     return finetune if regime == "expert" else f"{finetune}, +play"
 
 
+MODELS = tuple(factorial_name(r, f) for r in REGIMES for f in FINETUNES)  # every model of the factorial, in order
+
+
 def factorial_models(presets, seed: int, names=None, device=None, progress: bool = False) -> dict:
     """The world models of one training seed for every regime x finetuning (or only ``names``):
     {name: model}. Everything random is drawn for this seed (``presets.for_seed(seed)``); seed 0's are
     the models of notebooks 03-06. Each is cached in data/, so only missing ones train."""
     Q = presets.for_seed(seed)
     wanted = None if names is None else set(names)
-    known = {factorial_name(r, f) for r in REGIMES for f in FINETUNES}
-    if wanted is not None and not wanted <= known:
-        raise ValueError(f"unknown model names {sorted(wanted - known)}; choose from {sorted(known)}")
+    if wanted is not None and not wanted <= set(MODELS):
+        raise ValueError(f"unknown model names {sorted(wanted - set(MODELS))}; choose from {sorted(MODELS)}")
     models = {}
     for regime in REGIMES:
         data = [Q.expert_data] if regime == "expert" else [Q.expert_data, Q.play_data]
