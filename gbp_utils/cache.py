@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -127,9 +128,11 @@ def load_or_create(path: Path, kind: str, config: Any, create: Callable[[], dict
         pass
     except DataFileError as exc:
         warnings.warn(f"Regenerating {Path(path).name}: {exc}", stacklevel=2)
+    start = time.perf_counter()
     payload = create()
+    # "seconds": what making the file cost on the machine that made it (cost reports; not part of the key)
     payload["meta"] = {**payload.get("meta", {}), "kind": kind, "format_version": FORMAT_VERSION,
-                       "config": as_plain(config)}
+                       "config": as_plain(config), "seconds": round(time.perf_counter() - start, 3)}
     if validate is not None:
         validate(payload)
     atomic_save(payload, path)

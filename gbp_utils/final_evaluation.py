@@ -156,7 +156,80 @@ BUDGET_MODELS = ("base", "online + adversarial", "base, +play", "online + advers
 def budget_planners(presets) -> dict:
     """The lite and heavy budgets of the sweep: {"Adam-lite MPC": (config, execution), ...}
     (``presets.final_budgets``); the standard budget is the factorial's "<family> MPC"."""
-    return {f"{family}-{size} MPC": spec for (family, size), spec in presets.final_budgets.items()}
+    return {budget_planner_name(family, size): spec for (family, size), spec in presets.final_budgets.items()}
+
+
+BUDGETS = ("lite", "standard", "heavy")  # the budget sweep's sizes; "standard" is the factorial's "<family> MPC"
+BUDGET_FAMILIES = ("Adam", "CEM")
+
+
+def budget_planner_name(family: str, budget: str) -> str:
+    """The planner column of a budget-sweep run: "Adam-lite MPC", "CEM MPC" (standard), "CEM-heavy MPC"..."""
+    if family not in BUDGET_FAMILIES or budget not in BUDGETS:
+        raise ValueError(f"family must be one of {BUDGET_FAMILIES} and budget one of {BUDGETS}; got {family!r}, {budget!r}")
+    return f"{family} MPC" if budget == "standard" else f"{family}-{budget} MPC"
+
+
+def budget_curve(summary, agg, models=BUDGET_MODELS):
+    """Success against compute of the budget sweep: one row per model x family (Adam, CEM) x budget (lite,
+    standard, heavy) with the success rate, its interval over seeds and tasks and the per-seed range
+    (``summary``: ``stats.crossed_summary``), and world-model evaluations and seconds per task averaged over
+    seeds (``agg``: ``stats.aggregate``). Columns as ``experiments.compute_curve`` (execution "MPC": the
+    replanning interval is part of the budget) plus planner, seed_min and seed_max."""
+    import pandas as pd
+    s = summary.set_index(["model", "planner"])
+    a = agg.set_index(["model", "planner"])
+    rows = []
+    for model in models:
+        for family in BUDGET_FAMILIES:
+            for budget in BUDGETS:
+                planner = budget_planner_name(family, budget)
+                if (model, planner) not in s.index or (model, planner) not in a.index:
+                    raise KeyError(f"no results for model {model!r}, planner {planner!r}: run notebook 08 with the "
+                                   f"budget sweep (final_config(presets, budget_sweep=True))")
+                r, c = s.loc[(model, planner)], a.loc[(model, planner)]
+                rows.append({"model": model, "family": family, "budget": budget, "execution": "MPC", "planner": planner,
+                             "success_rate": r.success_rate, "ci_low": r.low, "ci_high": r.high,
+                             "seed_min": r.seed_min, "seed_max": r.seed_max,
+                             "wm_evals_per_task": c.wm_evals_per_task, "seconds_per_task": c.seconds_per_task})
+    return pd.DataFrame(rows)
+
+
+def budget_claims(models=BUDGET_MODELS, margin: float = 0.05) -> list[dict]:
+    """"Adam-GBP matches or beats CEM at matched compute" on each model and budget of the sweep, as paired
+    comparisons (``stats.paired_claims``; at most ``margin`` worse counts as a match)."""
+    return [{"claim": f"Adam-GBP matches or beats CEM at the {budget} budget ({model})",
+             "a": (model, budget_planner_name("Adam", budget)), "b": (model, budget_planner_name("CEM", budget)),
+             "margin": margin} for model in models for budget in BUDGETS]
+
+
+def budget_gain_claims(models=BUDGET_MODELS) -> list[dict]:
+    """"More compute helps": for each family and model of the sweep, the heavy budget beats the standard one,
+    and the standard one beats the lite one (paired comparisons for ``stats.paired_claims``)."""
+    return [{"claim": f"{family}: the {hi} budget beats the {lo} one ({model})",
+             "a": (model, budget_planner_name(family, hi)), "b": (model, budget_planner_name(family, lo))}
+            for model in models for family in BUDGET_FAMILIES for lo, hi in zip(BUDGETS, BUDGETS[1:])]
+
+
+def budget_table(outcomes, summary, agg, models=BUDGET_MODELS, margin: float = 0.05, n_boot: int = 4000):
+    """The budget sweep at matched compute: one row per model x budget with its data regime, both families'
+    world-model evaluations per task ("Adam evals", "CEM evals"), success rates with their intervals over
+    seeds and tasks ("Adam", "Adam low", "Adam high", the same for CEM), the paired difference Adam - CEM on
+    the same seeds and tasks ("difference", "low", "high") and the verdict on ``budget_claims``."""
+    import pandas as pd
+
+    from .stats import paired_claims
+    curve = budget_curve(summary, agg, models).set_index(["model", "family", "budget"])
+    claims = paired_claims(outcomes, budget_claims(models, margin), n_boot=n_boot)
+    rows = []
+    for (model, budget), v in zip([(m, b) for m in models for b in BUDGETS], claims.itertuples()):
+        row = {"data": REGIMES[1] if model.endswith(", +play") else REGIMES[0], "model": model, "budget": budget}
+        for family in BUDGET_FAMILIES:
+            c = curve.loc[(model, family, budget)]
+            row.update({f"{family} evals": c.wm_evals_per_task, family: c.success_rate, f"{family} low": c.ci_low,
+                        f"{family} high": c.ci_high})
+        rows.append({**row, "difference": v.difference, "low": v.low, "high": v.high, "verdict": v.verdict})
+    return pd.DataFrame(rows)
 
 
 def final_config(presets, seeds=None, n_tasks=None, split: str = "test", budget_sweep: bool = True) -> FinalConfig:
@@ -307,6 +380,16 @@ def run_final_evaluation(presets, config: FinalConfig, device=None, progress: bo
         write_csv(pd.DataFrame(outcomes, columns=OUTCOME_COLUMNS), outcomes_path())
         write_csv(df, csv_path())
     return df
+
+
+def prefill(presets, seed: int, device=None, progress: bool = False) -> int:
+    """Compute what notebook 08's evaluation (``final_config(presets)``) needs of training seed ``seed`` —
+    its models and every run — into the cache, writing no results; ``reproduce`` runs one per seed beside
+    the notebooks. Returns the number of runs."""
+    config = final_config(presets, seeds=(seed,))
+    config = dataclasses.replace(config, true_dynamics=None)
+    run_final_evaluation(presets, config, device=device, progress=progress, write=False)
+    return len(config.jobs())
 
 
 def write_csv(df, path: Path) -> None:

@@ -301,14 +301,15 @@ def success_bars(ax, table: dict, colors: dict | None = None, title: str | None 
 def plot_success_vs_compute(axes, curve, colors: dict | None = None):
     """Two panels from ``experiments.compute_curve``: success (with 95% CIs) against world-model
     evaluations per task and against seconds per task, both on log axes. One line per
-    (model, family, execution); markers are the budgets."""
+    (model, family, execution): solid for gradient-based families, dashed for CEM (sampling); markers are
+    the budgets."""
     if len(axes) != 2:
         raise ValueError("plot_success_vs_compute needs two axes (evaluations, seconds)")
     groups = list(curve.groupby(["model", "family", "execution"], sort=False))
     palette = list(PALETTE.values()) * (1 + len(groups) // len(PALETTE))
     for i, ((model, family, execution), g) in enumerate(groups):
         color = (colors or {}).get((model, family), palette[i])
-        style = "-" if family.startswith("GBP") else "--"
+        style = "--" if family.startswith("CEM") else "-"
         marker = "o" if execution == "open-loop" else "s"
         for ax, x in zip(axes, ("wm_evals_per_task", "seconds_per_task")):
             err = 100 * np.array([g.success_rate - g.ci_low, g.ci_high - g.success_rate])

@@ -21,7 +21,14 @@ With ``--jobs 2`` (the default on a machine with two or more CPUs) two
 kernels run side by side, each with one torch thread. A notebook starts only
 once the notebooks that produce the cached data it loads (``PREREQUISITES``)
 have finished; it would run correctly without them, but it would rebuild the
-same data at the same time.
+same data at the same time. Notebook 08's final evaluation (models and runs of
+every training seed) is computed by *cache jobs*, one per seed, that run in the
+same pool beside the notebooks (seeds other than 0 need nothing from the earlier
+notebooks, so they start at once); 08 then finds every run cached.
+
+Rebuilding ``data/`` from nothing: point ``GBP_DATA_DIR`` at an empty folder
+(or empty ``data/``) and run the full series, e.g.
+``GBP_DATA_DIR=/tmp/empty python -m gbp_utils.reproduce --jobs 2``.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import re
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -56,6 +64,58 @@ PREREQUISITES = {"A1": ("02",), "03": ("02",), "04": ("03",), "05": ("03",), "06
 parallel runs (``jobs > 1``); every notebook also runs on its own, regenerating what is missing.
 05 and 06 are left free to overlap: 06 loads 05's online model, so with an empty data/ both would
 train it at once (correct, only duplicate work: a few seconds in fast mode)."""
+
+
+CACHE_JOBS = {"08": "final_evaluation"}
+"""Notebook prefix -> what its cache jobs compute (one job per training seed of ``presets().seeds``)."""
+
+
+@dataclass(frozen=True)
+class CacheJob:
+    """Fill data/ with training seed ``seed``'s models and runs of notebook ``notebook``'s final evaluation
+    (``final_evaluation.prefill``) in a worker process, so that the notebook finds them cached."""
+
+    notebook: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.notebook} cache, seed {self.seed}"
+
+
+class CacheJobError(RuntimeError):
+    """A cache job failed; the message names the job and the error."""
+
+
+def run_cache_job(job: CacheJob, fast: bool) -> float:
+    """Run ``job`` in this (worker) process with the kernels' environment (one thread, fast flag); returns
+    its wall time in seconds. Raises :class:`CacheJobError` naming the job if it fails."""
+    environment = _kernel_environment(fast)
+    os.environ.update(environment)
+    if "GBP_FAST" not in environment:
+        os.environ.pop("GBP_FAST", None)
+    start = time.perf_counter()
+    try:
+        import gbp_utils
+        from . import final_evaluation
+
+        gbp_utils.setup(0)
+        final_evaluation.prefill(gbp_utils.presets(fast), job.seed)
+    except Exception as err:
+        raise CacheJobError(f"{job.name} failed with {type(err).__name__}: {err}") from err
+    return time.perf_counter() - start
+
+
+def cache_jobs(paths: list[Path], fast: bool) -> list[CacheJob]:
+    """The cache jobs of the notebooks among ``paths`` (``CACHE_JOBS``), one per training seed."""
+    prefixes = {_prefix(path) for path in paths}
+    wanted = [p for p in CACHE_JOBS if p in prefixes]
+    if not wanted:
+        return []
+    import gbp_utils
+
+    seeds = gbp_utils.presets(fast).seeds
+    return [CacheJob(p, seed) for p in wanted for seed in seeds]
 
 
 class NotebookExecutionError(RuntimeError):
@@ -196,7 +256,8 @@ def run_notebooks(
     timeout: int | None = None,
     jobs: int = 1,
 ) -> list[tuple[str, float]]:
-    """Execute ``paths`` and return ``(file name, seconds)`` per notebook, in the order of ``paths``.
+    """Execute ``paths`` and return ``(file name, seconds)`` per notebook, in the order of ``paths``
+    (with ``jobs > 1``, followed by ``(name, seconds)`` of each cache job, see ``cache_jobs``).
 
     Executed notebooks go to ``out_dir`` (same file names) or, when it is
     ``None``, back over the sources; a fast run must name an ``out_dir`` so
@@ -225,7 +286,8 @@ def run_notebooks(
     else:
         _run_parallel(paths, destination, fast, timeout, jobs, seconds, bar)
     bar.close()
-    return [(path.name, seconds[path]) for path in paths]
+    return [(path.name, seconds[path]) for path in paths] + [(job.name, t) for job, t in seconds.items()
+                                                             if isinstance(job, CacheJob)]
 
 
 def _prefix(path: Path) -> str:
@@ -233,35 +295,46 @@ def _prefix(path: Path) -> str:
     return match.group(1) if match else path.name
 
 
-def schedule_order(paths: list[Path]) -> dict[Path, set[Path]]:
-    """For each notebook, the notebooks among ``paths`` that must finish before it starts."""
+def schedule_order(paths: list[Path], jobs: list[CacheJob] = ()) -> dict:
+    """For each notebook (and cache job), the notebooks and cache jobs among ``paths`` and ``jobs`` that
+    must finish before it starts: a notebook waits for its ``PREREQUISITES`` and its own cache jobs; a
+    cache job of seed 0 waits for its notebook's prerequisites (it loads their models), other seeds for
+    nothing."""
     by_prefix = {_prefix(path): path for path in paths}
-    return {path: {by_prefix[p] for p in PREREQUISITES.get(_prefix(path), ()) if p in by_prefix}
-            for path in paths}
+    needs = {path: {by_prefix[p] for p in PREREQUISITES.get(_prefix(path), ()) if p in by_prefix}
+             for path in paths}
+    for job in jobs:
+        needs[job] = set(needs.get(by_prefix.get(job.notebook), set())) if job.seed == 0 else set()
+        if job.notebook in by_prefix:
+            needs[by_prefix[job.notebook]].add(job)
+    return needs
 
 
 def _run_parallel(paths, destination, fast, timeout, jobs, seconds, bar) -> None:
-    needs = schedule_order(paths)
-    # Among the notebooks that may start, those that others wait for go first (then by name).
-    waiters = {path: sum(path in deps for deps in needs.values()) for path in paths}
-    pending, running, failure = list(paths), {}, None
+    extra = cache_jobs(paths, fast)
+    needs = schedule_order(paths, extra)
+    # Among the items that may start, those that others wait for go first, then cache jobs (long), then by name.
+    waiters = {item: sum(item in deps for deps in needs.values()) for item in needs}
+    pending, running, failure = list(paths) + extra, {}, None
+    bar.total += len(extra)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         while running or (pending and failure is None):
             ready = [p for p in pending if needs[p] <= seconds.keys()] if failure is None else []
-            for path in sorted(ready, key=lambda p: (-waiters[p], p.name))[:jobs - len(running)]:
-                pending.remove(path)
-                running[pool.submit(execute_notebook, path, destination[path], fast, timeout)] = path
+            for item in sorted(ready, key=lambda p: (-waiters[p], not isinstance(p, CacheJob), p.name))[:jobs - len(running)]:
+                pending.remove(item)
+                running[pool.submit(run_cache_job, item, fast) if isinstance(item, CacheJob)
+                        else pool.submit(execute_notebook, item, destination[item], fast, timeout)] = item
             if not running:
                 raise RuntimeError(f"PREREQUISITES form a cycle among {[p.name for p in pending]}")
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                path = running.pop(future)
+                item = running.pop(future)
                 try:
-                    seconds[path] = future.result()
-                except NotebookExecutionError as err:
+                    seconds[item] = future.result()
+                except (NotebookExecutionError, CacheJobError) as err:
                     failure = failure or err
                     continue
-                tqdm.write(f"{path.name}: {seconds[path]:.1f} s")
+                tqdm.write(f"{item.name}: {seconds[item]:.1f} s")
                 bar.update()
     if failure is not None:
         raise failure
@@ -325,6 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         times = run_notebooks(paths, fast=args.fast, out_dir=out_dir, jobs=args.jobs)
+    except CacheJobError as err:
+        print(f"\nFAILED: {err}", file=sys.stderr)
+        return 1
     except NotebookExecutionError as err:
         print(f"\n{err.details or err.__cause__}", file=sys.stderr)
         print(f"\nFAILED: {err}", file=sys.stderr)

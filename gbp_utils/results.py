@@ -1,8 +1,8 @@
 """The README's results, rendered from the final evaluation's CSV and per-task outcomes
 (``final_evaluation``): the full table (compute and distances aggregated over seeds by ``stats.aggregate``;
 success with its interval over seeds and tasks and the per-seed range by ``stats.crossed_summary``), the
-table in the paper's format beside its Wall numbers, and the verdicts on the claims (``stats.paired_claims``).
-Each sits between its own pair of markers in the README.
+table in the paper's format beside its Wall numbers, the verdicts on the claims (``stats.paired_claims``) and
+the budget sweep at matched compute (``final_evaluation.budget_table``). Each sits between its own pair of markers in the README.
 
     python -m gbp_utils.results            # rewrite the README's results from the CSV
     python -m gbp_utils.results --check    # exit 1 if the README's results differ from the CSV
@@ -20,12 +20,13 @@ from .stats import aggregate, crossed_summary
 README_BEGIN, README_END = "<!-- results-table:begin -->", "<!-- results-table:end -->"
 PAPER_BEGIN, PAPER_END = "<!-- paper-table:begin -->", "<!-- paper-table:end -->"
 CLAIMS_BEGIN, CLAIMS_END = "<!-- claims-table:begin -->", "<!-- claims-table:end -->"
+BUDGET_BEGIN, BUDGET_END = "<!-- budget-table:begin -->", "<!-- budget-table:end -->"
 
 
 def _readme_with_table(readme: Path, csv: Path | None, outcomes: Path | None = None) -> tuple[str, str, str]:
     """(the README's text, the same text with its results regenerated from the CSV and the per-task outcomes,
     the full results table)."""
-    from .final_evaluation import REGIMES, paper_claims, paper_table, series_claims
+    from .final_evaluation import REGIMES, budget_table, paper_claims, paper_table, series_claims
     from .stats import paired_claims
 
     text = readme.read_text()
@@ -38,6 +39,9 @@ def _readme_with_table(readme: Path, csv: Path | None, outcomes: Path | None = N
     if CLAIMS_BEGIN in text:
         claims = {r: paired_claims(out, paper_claims(r) + series_claims(r)) for r in REGIMES}
         new = render_readme(new, claims_markdown(claims), CLAIMS_BEGIN, CLAIMS_END)
+    if BUDGET_BEGIN in text:
+        new = render_readme(new, budget_markdown(budget_table(out, summary, aggregate(load_results(csv)))),
+                            BUDGET_BEGIN, BUDGET_END)
     return text, new, table
 
 
@@ -72,6 +76,19 @@ def claims_markdown(verdicts: dict) -> str:
         for r in table.itertuples():
             lines.append(f"| {r.claim} | {regime} | {100 * r.rate_a:.1f} | {100 * r.rate_b:.1f} | "
                          f"{100 * r.difference:+.1f} [{100 * r.low:+.1f}, {100 * r.high:+.1f}] | {r.verdict} |")
+    return "\n".join(lines)
+
+
+def budget_markdown(table) -> str:
+    """``final_evaluation.budget_table`` as Markdown: per model and budget, both families' compute and success
+    with intervals, the paired difference Adam - CEM and the verdict on "Adam-GBP matches or beats CEM"."""
+    lines = ["| data | model | budget | model evals / task, Adam · CEM | Adam-GBP % [95% CI] | CEM % [95% CI] | "
+             "Adam − CEM, points [95% CI] | Adam matches or beats CEM? |", "|---|---|---|---|---|---|---|---|"]
+    for r in table.to_dict("records"):
+        ours = lambda f: f"{100 * r[f]:.1f} [{100 * r[f + ' low']:.1f}, {100 * r[f + ' high']:.1f}]"  # noqa: E731
+        lines.append(f"| {r['data']} | {r['model']} | {r['budget']} | {r['Adam evals']:,.0f} · {r['CEM evals']:,.0f} | "
+                     f"{ours('Adam')} | {ours('CEM')} | {100 * r['difference']:+.1f} [{100 * r['low']:+.1f}, "
+                     f"{100 * r['high']:+.1f}] | {r['verdict']} |")
     return "\n".join(lines)
 
 

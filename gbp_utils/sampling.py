@@ -52,6 +52,10 @@ _OPTIMIZERS = ("adam", "gd")
 # --------------------------------------------------------------------------------------------
 # Configs
 # --------------------------------------------------------------------------------------------
+SCORE_ROWS = 2048
+"""Rollouts per chunk when a sampling planner scores its candidates on a CPU (``_SamplingPlanner._score``)."""
+
+
 def _is_int(x) -> bool:
     return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
@@ -199,12 +203,22 @@ class _SamplingPlanner:
 
     # -- the loop ------------------------------------------------------------------------
     def _score(self, candidates: torch.Tensor, starts: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
-        """(B, n, H, A) -> (B, n) model cost, +inf where it is not finite (so it ranks last)."""
+        """(B, n, H, A) -> (B, n) model cost, +inf where it is not finite (so it ranks last).
+
+        On a CPU the tasks are scored a few at a time (about ``SCORE_ROWS`` rollouts per chunk): every
+        rollout is independent, so the costs are the same bit for bit, and a chunk's activations stay in
+        the CPU's caches (one batch of 300 tasks x 655 samples was 4x slower)."""
         B, n, H, A = candidates.shape
+        per = max(1, SCORE_ROWS // n) if candidates.device.type == "cpu" else B  # whole tasks per chunk
+        costs = []
         with torch.no_grad():
-            pred = rollout(self.world_model, repeat_rows(starts, n), candidates.reshape(B * n, H, A))
-            cost = planning_cost(pred, repeat_rows(goals, n), self.config.cost, self.config.discount)
-        cost = cost.reshape(B, n)
+            for i in range(0, B, per):
+                chunk = candidates[i:i + per]
+                b = chunk.shape[0]
+                pred = rollout(self.world_model, repeat_rows(starts[i:i + per], n), chunk.reshape(b * n, H, A))
+                costs.append(planning_cost(pred, repeat_rows(goals[i:i + per], n), self.config.cost,
+                                           self.config.discount).reshape(b, n))
+        cost = torch.cat(costs)
         # Trap: torch.min propagates NaN, so one NaN candidate would make the task's best cost NaN
         # (and NaN < best is False forever after); +inf simply ranks last.
         return torch.where(torch.isfinite(cost), cost, torch.full_like(cost, math.inf))

@@ -103,7 +103,9 @@ def test_load_or_create_creates_once_then_loads(data_dir):
         first = cache.load_or_create(path, "thing", {"a": 1}, make)
     again = cache.load_or_create(path, "thing", {"a": 1}, make)
     assert make.calls == 1 and torch.equal(first["x"], again["x"])
+    seconds = again["meta"].pop("seconds")
     assert again["meta"] == {"kind": "thing", "format_version": cache.FORMAT_VERSION, "config": {"a": 1}}
+    assert 0 <= seconds < 60, "what making the file cost is stored beside its config"
 
 
 @pytest.mark.parametrize("spoil, reason", [

@@ -272,3 +272,85 @@ def test_load_results_with_a_missing_column_names_it(results_df, tmp_path):
     results_df.drop(columns=["wm_evals_per_task"]).to_csv(path, index=False)
     with pytest.raises(cache.DataFileError, match=r"lacks columns \['wm_evals_per_task'\]"):
         load_results(path)
+
+
+# --------------------------------------------------------------------------------------------
+# The budget sweep: success against compute, Adam-GBP against CEM at matched evaluations
+# --------------------------------------------------------------------------------------------
+def _budget_df(n_tasks=40):
+    """Every budget-sweep model x family x budget on 2 seeds x n_tasks: Adam gains 6 tasks per budget step,
+    CEM 2; evaluations grow 10x per step, Adam and CEM matched within 10%."""
+    from helpers import result_row, result_table
+
+    rows = []
+    for k, model in enumerate(final_evaluation.BUDGET_MODELS):
+        for i, budget in enumerate(final_evaluation.BUDGETS):
+            for family, base, step, evals in (("Adam", 10, 6, 1e4), ("CEM", 20, 2, 1.1e4)):
+                for seed in (0, 1):
+                    rows.append(result_row(model, final_evaluation.budget_planner_name(family, budget), seed,
+                                           successes=base + step * i + k + seed, n_tasks=n_tasks,
+                                           evals=evals * 10 ** i, seconds=1e-3 * 10 ** i + seed * 1e-4))
+    return result_table(*rows)
+
+
+def test_budget_planner_names_are_the_factorials_at_the_standard_budget():
+    P = gbp_utils.presets(fast=True)
+    assert final_evaluation.budget_planner_name("Adam", "standard") in final_evaluation.factorial_planners(P)
+    assert final_evaluation.budget_planner_name("CEM", "standard") in final_evaluation.factorial_planners(P)
+    assert {final_evaluation.budget_planner_name(f, b) for f in ("Adam", "CEM") for b in ("lite", "heavy")} == \
+        set(final_evaluation.budget_planners(P))
+    with pytest.raises(ValueError, match=r"family must be one of \('Adam', 'CEM'\) and budget one of"):
+        final_evaluation.budget_planner_name("GD", "lite")
+    with pytest.raises(ValueError, match="got 'Adam', 'huge'"):
+        final_evaluation.budget_planner_name("Adam", "huge")
+
+
+def test_budget_curve_has_every_model_family_and_budget_with_its_compute_and_interval():
+    from gbp_utils.stats import aggregate, crossed_summary
+    from helpers import result_outcomes
+
+    df = _budget_df()
+    curve = final_evaluation.budget_curve(crossed_summary(result_outcomes(df), n_boot=200), aggregate(df))
+    assert len(curve) == len(final_evaluation.BUDGET_MODELS) * 2 * 3 and set(curve.execution) == {"MPC"}
+    row = curve[(curve.model == "base, +play") & (curve.family == "Adam") & (curve.budget == "heavy")].iloc[0]
+    assert row.planner == "Adam-heavy MPC"
+    assert row.success_rate == pytest.approx((22 + 2 + 23 + 2) / 80)  # base 10 + 6 x 2 + model index 2 + seed
+    assert row.wm_evals_per_task == pytest.approx(1e6) and row.seconds_per_task == pytest.approx(0.1 + 0.5e-4)
+    assert (row.seed_min, row.seed_max) == (24 / 40, 25 / 40) and row.ci_low <= row.success_rate <= row.ci_high
+    with pytest.raises(KeyError, match=r"no results for model 'base', planner 'Adam-lite MPC'.*budget_sweep=True"):
+        partial = df[df.planner != "Adam-lite MPC"]
+        final_evaluation.budget_curve(crossed_summary(result_outcomes(partial), n_boot=200), aggregate(partial))
+
+
+def test_budget_table_pairs_adam_with_cem_at_each_budget():
+    from gbp_utils.stats import aggregate, crossed_summary
+    from helpers import result_outcomes
+
+    df = _budget_df()
+    out = result_outcomes(df)
+    table = final_evaluation.budget_table(out, crossed_summary(out, n_boot=200), aggregate(df), n_boot=200)
+    assert len(table) == len(final_evaluation.BUDGET_MODELS) * 3
+    assert list(table.data) == ["expert"] * 6 + ["expert + play"] * 6
+    # Adam: 10 + 6i, CEM: 20 + 2i (of 40, both + model index + seed): -10, -6, -2 points of 40 by budget
+    assert list(table.difference[:3]) == pytest.approx([-10 / 40, -6 / 40, -2 / 40])
+    assert list(table.verdict[:2]) == ["not supported"] * 2  # tasks are nested, so the intervals are tight
+    heavy = table.iloc[2]
+    assert heavy.budget == "heavy" and heavy["Adam evals"] == pytest.approx(1e6) and heavy["CEM evals"] == pytest.approx(1.1e6)
+    assert heavy.low <= heavy.difference <= heavy.high
+    claims = final_evaluation.budget_claims()
+    assert [c["margin"] for c in claims] == [0.05] * len(claims)
+    assert claims[0]["a"] == ("base", "Adam-lite MPC") and claims[0]["b"] == ("base", "CEM-lite MPC")
+
+
+def test_budget_gain_claims_compare_each_budget_with_the_next_smaller_one():
+    from gbp_utils.stats import paired_claims
+    from helpers import result_outcomes
+
+    claims = final_evaluation.budget_gain_claims(("base",))
+    assert [(c["a"][1], c["b"][1]) for c in claims] == [("Adam MPC", "Adam-lite MPC"), ("Adam-heavy MPC", "Adam MPC"),
+                                                        ("CEM MPC", "CEM-lite MPC"), ("CEM-heavy MPC", "CEM MPC")]
+    table = paired_claims(result_outcomes(_budget_df()), claims, n_boot=200)
+    # Adam gains 6 tasks of 40 per budget step, CEM 2 (nested tasks: no draw can reverse the sign, but a draw
+    # can miss CEM's two extra tasks, so its gains may stay undecided)
+    assert list(table.difference) == pytest.approx([6 / 40, 6 / 40, 2 / 40, 2 / 40])
+    assert list(table.verdict[:2]) == ["supported"] * 2 and (table.low >= 0).all()

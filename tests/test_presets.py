@@ -129,6 +129,8 @@ def test_settings_relations_chosen_in_the_notebooks(mode):
     # adversarial finetuning alone trains like the base model but for its own epochs and learning rate
     assert dataclasses.replace(P.adversarial_finetune, epochs=P.train.epochs, lr=P.train.lr) == P.train
     assert 0.0 in P.eps_grid
+    assert {P.adversarial.state_factor, P.adversarial_play.state_factor} <= set(presets(fast=True).eps_grid), \
+        "fast mode: 06's online + adversarial table trains the models the presets name"
     # the sampling planners share CEM's budget; GD+CEM a quarter of its population
     assert (P.mppi.population, P.mppi.iterations) == (P.cem.population, P.cem.iterations)
     assert P.gdcem.population == max(10, P.cem.population // 4)

@@ -1,5 +1,6 @@
 """Tests for gbp_utils.reproduce on small throw-away notebooks."""
 
+import os
 import sys
 
 import nbformat
@@ -226,3 +227,47 @@ def test_parallel_failure_is_reported_and_its_dependents_never_start(tmp_path, m
 def test_jobs_must_be_positive(good_notebook, tmp_path):
     with pytest.raises(ValueError, match="jobs must be >= 1; got 0"):
         reproduce.run_notebooks([good_notebook], fast=True, out_dir=tmp_path, jobs=0)
+
+
+# --------------------------------------------------------------------------------------------
+# Cache jobs: notebook 08's training seeds computed beside the notebooks
+# --------------------------------------------------------------------------------------------
+def test_cache_jobs_are_one_per_training_seed_of_notebook_08(tmp_path):
+    import gbp_utils
+
+    paths = [tmp_path / f"{p}_x.ipynb" for p in ("03", "06", "08")]
+    for fast in (True, False):
+        jobs = reproduce.cache_jobs(paths, fast)
+        assert [j.seed for j in jobs] == list(gbp_utils.presets(fast).seeds) and {j.notebook for j in jobs} == {"08"}
+    assert reproduce.cache_jobs(paths[:2], False) == []
+    assert reproduce.CacheJob("08", 2).name == "08 cache, seed 2"
+
+
+def test_schedule_order_puts_the_cache_jobs_before_their_notebook(tmp_path):
+    paths = [tmp_path / f"{p}_x.ipynb" for p in ("03", "06", "08")]
+    by = {p.name[:2]: p for p in paths}
+    jobs = [reproduce.CacheJob("08", s) for s in (0, 1, 2)]
+    needs = reproduce.schedule_order(paths, jobs)
+    assert needs[by["08"]] == {by["06"], *jobs}
+    assert needs[jobs[0]] == {by["06"]}, "seed 0 loads the models of the notebooks before 08"
+    assert needs[jobs[1]] == set() and needs[jobs[2]] == set(), "other seeds need nothing: they start at once"
+    assert reproduce.schedule_order(paths[2:], jobs)[jobs[0]] == set(), "06 is not being run: nothing to wait for"
+
+
+def test_run_cache_job_fills_the_cache_with_the_kernels_environment(monkeypatch):
+    from gbp_utils import final_evaluation
+
+    seen = {}
+
+    def fake_prefill(presets, seed):
+        seen.update(seed=seed, fast=os.environ.get("GBP_FAST"), threads=os.environ.get("OMP_NUM_THREADS"),
+                    n_seeds=len(presets.seeds))
+
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # the job edits the environment: work on a copy
+    monkeypatch.setattr(final_evaluation, "prefill", fake_prefill)
+    assert reproduce.run_cache_job(reproduce.CacheJob("08", 1), fast=True) >= 0
+    assert seen == {"seed": 1, "fast": "1", "threads": "1", "n_seeds": len(__import__("gbp_utils").presets(True).seeds)}
+    monkeypatch.setattr(final_evaluation, "prefill", lambda presets, seed: 1 / 0)
+    with pytest.raises(reproduce.CacheJobError, match=r"08 cache, seed 1 failed with ZeroDivisionError"):
+        reproduce.run_cache_job(reproduce.CacheJob("08", 1), fast=False)
+    assert "GBP_FAST" not in os.environ, "a full-mode job clears the fast flag"

@@ -179,3 +179,24 @@ def test_update_readme_fills_the_paper_and_claims_blocks_and_check_sees_a_stale_
     assert results.main(["--check", "--readme", str(readme), "--csv", str(csv), "--outcomes", str(out)]) == 0
     readme.write_text(text.replace("| supported |", "| undecided |", 1))
     assert results.main(["--check", "--readme", str(readme), "--csv", str(csv), "--outcomes", str(out)]) == 1
+
+
+def test_budget_markdown_and_the_readme_block_come_from_the_budget_table(tmp_path):
+    from gbp_utils import final_evaluation as fe
+    from test_final_evaluation import _budget_df
+
+    df = _budget_df()
+    out = result_outcomes(df)
+    table = fe.budget_table(out, crossed_summary(out), aggregate(df))
+    md = results.budget_markdown(table).splitlines()
+    assert md[0].startswith("| data | model | budget | model evals / task, Adam · CEM |") and len(md) == 2 + len(table)
+    # base, lite: Adam 10 + seed, CEM 20 + seed of 40 tasks per seed
+    assert md[2].startswith("| expert | base | lite | 10,000 · 11,000 | 26.2 [") and md[2].endswith("| not supported |")
+    assert "| 51.2 [" in md[2] and "| -25.0 [" in md[2]
+    csv, outcomes = tmp_path / "r.csv", tmp_path / "o.csv.gz"
+    write_csv(df, csv)
+    write_csv(out, outcomes)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{results.BUDGET_BEGIN}\n{results.BUDGET_END}\n{README_BEGIN}\n{README_END}\n")
+    assert update_readme(readme, csv, outcomes) and results.budget_markdown(table) in readme.read_text()
+    assert results.main(["--check", "--readme", str(readme), "--csv", str(csv), "--outcomes", str(outcomes)]) == 0

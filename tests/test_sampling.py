@@ -253,6 +253,28 @@ def test_a_tasks_plan_does_not_depend_on_the_rest_of_the_batch(kind):
         torch.testing.assert_close(alone.cost_history[:, 0], together.cost_history[:, i], atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["cem", "mppi"])
+@pytest.mark.parametrize("rows", [1, 7, 40])
+def test_scoring_in_chunks_of_tasks_gives_the_same_plan_bit_for_bit(kind, rows, monkeypatch):
+    """On a CPU candidates are scored a few tasks at a time (SCORE_ROWS rollouts): the plan must not change."""
+    from gbp_utils import sampling
+    from helpers import tiny_world_model
+
+    s, g = reachable_tasks(9, 11, reach=4.5)
+    model = tiny_world_model(3, hidden=16)
+    extra = {"elites": 2} if kind == "cem" else {}
+    planner = small_planner(kind, model, population=6, iterations=3, **extra)
+    whole = planner(s, g, 7)
+    monkeypatch.setattr(sampling, "SCORE_ROWS", rows)  # 1 and 7: one task per chunk; 40: 6 tasks per chunk
+    chunked = planner(s, g, 7)
+    assert torch.equal(whole.actions, chunked.actions) and torch.equal(whole.cost_history, chunked.cost_history)
+    counted = Recording()
+    sampling_planner = small_planner(kind, counted, population=6, iterations=1, **extra)
+    sampling_planner(s, g, 3)
+    per = max(1, rows // 6)
+    assert counted.calls[0][0].shape[0] == 6 * min(per, 9), "the first chunk holds as many whole tasks as allowed"
+
+
 # --------------------------------------------------------------------------------------------
 # Compute accounting
 # --------------------------------------------------------------------------------------------
