@@ -66,8 +66,9 @@ parallel runs (``jobs > 1``); every notebook also runs on its own, regenerating 
 train it at once (correct, only duplicate work: a few seconds in fast mode)."""
 
 
-CACHE_JOBS = {"08": "final_evaluation"}
-"""Notebook prefix -> what its cache jobs compute (one job per training seed of ``presets().seeds``)."""
+CACHE_JOBS = ("08",)
+"""Prefixes of the notebooks whose final evaluation cache jobs compute (one job per training seed of
+``presets().seeds``, each running ``final_evaluation.prefill``)."""
 
 
 @dataclass(frozen=True)
