@@ -68,10 +68,10 @@ class FinalConfig:
                 raise ValueError(f"{what}: unknown model names {unknown}; choose from {sorted(MODELS)}")
         if not set(self.budget_models) <= set(self.models):
             raise ValueError(f"budget_models {self.budget_models} must be among models {self.models}")
-        for group in (self.planners, self.budget_planners):
+        for what, group in (("planners", self.planners), ("budget_planners", self.budget_planners)):
             for name, spec in group.items():
                 if not (isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], Execution)):
-                    raise ValueError(f"planners[{name!r}] must be (planner config, control.Execution); got {spec!r}")
+                    raise ValueError(f"{what}[{name!r}] must be (planner config, control.Execution); got {spec!r}")
         clash = set(self.planners) & set(self.budget_planners)
         if clash:
             raise ValueError(f"planner names {sorted(clash)} appear in both planners and budget_planners")

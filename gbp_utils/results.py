@@ -32,7 +32,8 @@ def _readme_with_table(readme: Path, csv: Path | None, outcomes: Path | None = N
     text = readme.read_text()
     out = load_outcomes(outcomes)
     summary = crossed_summary(out)
-    table = readme_table(aggregate(load_results(csv)), summary)
+    agg = aggregate(load_results(csv))
+    table = readme_table(agg, summary)
     new = render_readme(text, table)
     if PAPER_BEGIN in text:
         new = render_readme(new, paper_markdown({r: paper_table(summary, r) for r in REGIMES}), PAPER_BEGIN, PAPER_END)
@@ -40,8 +41,7 @@ def _readme_with_table(readme: Path, csv: Path | None, outcomes: Path | None = N
         claims = {r: paired_claims(out, paper_claims(r) + series_claims(r)) for r in REGIMES}
         new = render_readme(new, claims_markdown(claims), CLAIMS_BEGIN, CLAIMS_END)
     if BUDGET_BEGIN in text:
-        new = render_readme(new, budget_markdown(budget_table(out, summary, aggregate(load_results(csv)))),
-                            BUDGET_BEGIN, BUDGET_END)
+        new = render_readme(new, budget_markdown(budget_table(out, summary, agg)), BUDGET_BEGIN, BUDGET_END)
     return text, new, table
 
 

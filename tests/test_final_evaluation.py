@@ -30,6 +30,8 @@ from gbp_utils.world_model import reference_error, training_split
     (dict(seeds=()), "seeds must be distinct and non-empty"),
     (dict(n_tasks=0), "n_tasks must be >= 1; got 0"),
     (dict(planners={"GBP": GBPConfig()}), r"planners\['GBP'\] must be \(planner config, control.Execution\)"),
+    (dict(models=("base",), budget_models=("base",), budget_planners={"GBP-lite": GBPConfig()}),
+     r"budget_planners\['GBP-lite'\] must be \(planner config, control.Execution\)"),
     (dict(planners={"GBP": (GBPConfig(), "mpc")}), r"planners\['GBP'\] must be"),
     (dict(planners={"GBP": (GBPConfig(), Execution("mpc", 3), 3)}), r"planners\['GBP'\] must be"),
     (dict(split="tune"), r"split must be 'test' \(the final table\) or 'eval' \(development\); got 'tune'"),
