@@ -16,6 +16,8 @@ Notebooks narrate and call into this package; every piece of logic lives here, o
   ``stats``: intervals over tasks and seeds, paired differences, aggregation over seeds;
 * ``finetuning``: online (DAgger) and adversarial finetuning, cached models;
 * ``final_evaluation``: notebook 08's table; ``results``: the README table;
+* ``ensemble``: ensembles of world models, their disagreement and the penalty planners pay for it;
+  ``pessimism``: notebook 11's study of pessimistic planning (members, matched compute, tuning, test runs);
 * ``plotting`` and ``widgets``: figures (one colour-blind-safe ``PALETTE``, two concept diagrams) and
   interactive demos; ``cache``: files under data/; ``reproduce``: re-execute the notebooks;
 * ``exercises``: the checks of the graded exercises; ``course``: the student edition of the notebooks
@@ -36,6 +38,7 @@ import torch
 from .cache import fast_mode
 from .control import OPEN_LOOP, Execution
 from .data import DataConfig, Dataset, get_dataset
+from .ensemble import PessimismPresets
 from .env import TaskSet, WallConfig, WallEnv, sample_tasks
 from .finetuning import AdversarialConfig, OnlineConfig
 from .planners import GBPConfig
@@ -144,6 +147,8 @@ class Presets:
     eps_grid: tuple  # the budgets (factor x per-dimension std) notebook 06 sweeps on tune tasks
     sweep_episodes: int  # episodes per dataset in notebook 02's expert-noise sweep
     eval_seed: int = 0
+    # Notebook 11: the ensemble sizes and disagreement penalties it tries on tune tasks (``pessimism.tune``)
+    pessimism: PessimismPresets = dataclasses.field(default_factory=PessimismPresets)
 
     def eval_tasks(self, n: int | None = None, device=None) -> TaskSet:
         """The first ``n`` (default: all ``tasks.eval``) held-out tasks, the same in every notebook."""
@@ -295,6 +300,7 @@ def presets(fast: bool | None = None) -> Presets:
         # fast mode keeps 0.02, the online + adversarial budget: 06's table then trains the model 06-08 reuse
         eps_grid=(0.0, 0.02, 0.2) if fast else (0.0, 0.02, 0.05, 0.1, 0.2),
         sweep_episodes=100 if fast else 400,
+        pessimism=PessimismPresets().tiny() if fast else PessimismPresets(),
     )
 
 

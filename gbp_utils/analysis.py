@@ -189,6 +189,17 @@ def push_action(angle_deg: float, wall: WallConfig) -> torch.Tensor:
     return wall.max_step * direction / direction.abs().max()
 
 
+def arena_grid(wall: WallConfig, resolution: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A resolution x resolution grid over the arena: (grid_xy (R, R, S) with rows indexed by y, the same
+    points flattened (R*R, S), and which of them lie in free space (R*R,) bool)."""
+    h = wall.half_size
+    axis = torch.linspace(-h, h, resolution)
+    gy, gx = torch.meshgrid(axis, axis, indexing="ij")
+    grid = torch.stack([gx, gy], -1)
+    pts = grid.reshape(-1, 2)
+    return grid, pts, WallEnv(wall).is_free(pts)
+
+
 @torch.no_grad()
 def push_map(world_model, angle_deg: float = 0.0, n_steps: int = 4, wall: WallConfig | None = None,
              resolution: int = 41) -> dict:
@@ -204,12 +215,7 @@ def push_map(world_model, angle_deg: float = 0.0, n_steps: int = 4, wall: WallCo
     """
     wall = wall or WallConfig()
     env = WallEnv(wall)
-    h = wall.half_size
-    axis = torch.linspace(-h, h, resolution)
-    gy, gx = torch.meshgrid(axis, axis, indexing="ij")
-    grid = torch.stack([gx, gy], -1)
-    pts = grid.reshape(-1, 2)
-    free = env.is_free(pts)
+    grid, pts, free = arena_grid(wall, resolution)
     starts = pts[free]
     n = int(n_steps)
     actions = push_action(angle_deg, wall).expand(len(starts), n, 2)

@@ -1,4 +1,4 @@
-"""Checks for the graded exercises of notebooks 03-08: each runs the student's function on a small,
+"""Checks for the graded exercises of notebooks 03-08 and 11: each runs the student's function on a small,
 fixed case and compares it with the package's own implementation.
 
 A check raises (``AssertionError`` with a message that says what differs, or whatever the student's
@@ -278,3 +278,54 @@ def check_false_valley(false_valley) -> None:
 
 
 CHECKS = {name: fn for name, fn in globals().items() if name.startswith("check_")}
+
+
+# --------------------------------------------------------------------------------------------
+# 11 · pessimism through an ensemble
+# --------------------------------------------------------------------------------------------
+def _ensemble_case(beta: float = 0.7):
+    from .ensemble import EnsembleWorldModel
+    return EnsembleWorldModel.from_models([small_model(seed) for seed in range(3)], beta=beta)
+
+
+def check_disagreement(disagreement) -> None:
+    """``disagreement(predictions) -> (B,)``: the root-mean-square distance of M members' predictions
+    (M, B, S) to their mean equals ``ensemble.spread``; zero when the members agree."""
+    from .ensemble import spread
+    ens = _ensemble_case()
+    s, a, _ = _batch()
+    pred = ens.member_predictions(s, a).detach()
+    _close("disagreement of three members", disagreement(pred), spread(pred))
+    same = pred[:1].expand(3, -1, -1)
+    _close("disagreement of identical members", disagreement(same), torch.zeros(pred.shape[1]), atol=1e-5)
+    _passed("disagreement")
+
+
+def check_pessimistic_cost(pessimistic_cost) -> None:
+    """``pessimistic_cost(ensemble, starts, actions, goals, beta) -> (B,)``: the final distance of the mean
+    rollout to the goal plus beta times the disagreement summed over the steps, as ``planners.model_cost``
+    computes it for ``ensemble.with_beta(beta)`` (and with the gradient it has)."""
+    ens = _ensemble_case(beta=0.0)
+    gen = torch.Generator().manual_seed(3)
+    starts = 2 * torch.randn(4, 2, generator=gen)
+    goals = 2 * torch.randn(4, 2, generator=gen)
+    actions = (0.5 * torch.rand(4, 6, 2, generator=gen) - 0.25).requires_grad_(True)
+    for beta in (0.0, 0.7):
+        got = pessimistic_cost(ens, starts, actions, goals, beta)
+        _, expected = planners.model_cost(ens.with_beta(beta), starts, actions, goals)
+        _close(f"cost at beta = {beta}", got.detach(), expected.detach())
+    g_got, = torch.autograd.grad(pessimistic_cost(ens, starts, actions, goals, 0.7).sum(), actions)
+    g_exp, = torch.autograd.grad(planners.model_cost(ens.with_beta(0.7), starts, actions, goals)[1].sum(), actions)
+    _close("gradient of the cost with respect to the actions", g_got, g_exp, atol=1e-4, rtol=1e-3)
+    _passed("pessimistic cost")
+
+
+def check_matched_budget(matched_budget) -> None:
+    """``matched_budget(config, members) -> config``: a single-model planner config with the world-model
+    evaluations of ``config`` planned through an ensemble of ``members`` (``pessimism.scaled_planner``)."""
+    from .pessimism import scaled_planner
+    for config in (planners.GBPConfig(restarts=3, iterations=20), sampling.CEMConfig(population=50, elites=5)):
+        for members in (1, 4):
+            got, expected = matched_budget(config, members), scaled_planner(config, members)
+            assert got == expected, f"matched_budget({type(config).__name__}, {members}) gave {got}, expected {expected}"
+    _passed("matched budget")

@@ -104,6 +104,30 @@ def planning_cost(predicted_states: torch.Tensor, goals: torch.Tensor, cost: str
     return (dist * (w / w.sum())).sum(-1)
 
 
+def model_cost(world_model, starts: torch.Tensor, actions: torch.Tensor, goals: torch.Tensor, cost: str = "final",
+               discount: float = 0.8, differentiable: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Roll ``world_model`` from starts (N, S) through actions (N, H, A) and score the rollouts against
+    goals (N, S): (predicted states (N, H+1, S), cost (N,)). Every planner scores plans through this.
+
+    A model with a ``penalised_rollout(starts, actions) -> (states, penalty)`` method (an
+    ``ensemble.EnsembleWorldModel``) rolls itself and its penalty is added to ``planning_cost``; any
+    other model is rolled by ``rollout_for_planning`` (``differentiable``: the plan's gradient is
+    wanted) or ``rollout``.
+    """
+    penalised = getattr(world_model, "penalised_rollout", None)
+    if penalised is not None:
+        pred, penalty = penalised(starts, actions)
+        return pred, planning_cost(pred, goals, cost, discount) + penalty
+    pred = (rollout_for_planning if differentiable else rollout)(world_model, starts, actions)
+    return pred, planning_cost(pred, goals, cost, discount)
+
+
+def evaluations_per_step(world_model) -> int:
+    """World-model evaluations one model step costs: an ensemble's ``evaluations_per_step`` (one per
+    member), else 1. Planners multiply their step counts by it, so compute is charged honestly."""
+    return int(getattr(world_model, "evaluations_per_step", 1))
+
+
 def repeat_rows(x: torch.Tensor, K: int) -> torch.Tensor:
     """(B, S) -> (B*K, S), each row repeated K times in a row (restart-major within a task); used
     for starts and goals alike."""
@@ -262,8 +286,9 @@ class GBPPlanner:
         for it in range(iterations + 1):
             # 2) roll the model and score every restart; the last pass only scores
             actions = bound * torch.tanh(u)  # (B, K, H, A)
-            pred = rollout_for_planning(self.world_model, starts_k, actions.reshape(B * K, horizon, A))
-            cost = planning_cost(pred, goals_k, cfg.cost, cfg.discount).reshape(B, K)
+            _, cost = model_cost(self.world_model, starts_k, actions.reshape(B * K, horizon, A), goals_k,
+                                 cfg.cost, cfg.discount, differentiable=True)
+            cost = cost.reshape(B, K)
             # 3) keep the best finite iterate of every restart; flag non-finite ones
             with torch.no_grad():
                 finite = torch.isfinite(cost) & torch.isfinite(u).flatten(2).all(-1)
@@ -298,8 +323,8 @@ class GBPPlanner:
             predicted_states=pred,
             cost=best_cost[rows, k_best],
             cost_history=torch.stack(history),
-            wm_forward=(iterations + 1) * K * horizon + horizon,
-            wm_backward=iterations * K * horizon,
+            wm_forward=((iterations + 1) * K * horizon + horizon) * evaluations_per_step(self.world_model),
+            wm_backward=iterations * K * horizon * evaluations_per_step(self.world_model),
             seconds=time.perf_counter() - t0,
             diverged=task_diverged,
             trace=torch.stack([x[rows, k_best] for x in us]) if trace else None,

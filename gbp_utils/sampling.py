@@ -42,8 +42,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .planners import _COSTS, Plan, check_action_bound, check_plan_inputs, planning_cost, repeat_rows, two_leg_actions
-from .world_model import rollout, rollout_for_planning
+from .planners import (_COSTS, Plan, check_action_bound, check_plan_inputs, evaluations_per_step, model_cost,
+                       repeat_rows, two_leg_actions)
+from .world_model import rollout
 
 _INITS = ("waypoints", "zeros")
 _OPTIMIZERS = ("adam", "gd")
@@ -215,9 +216,9 @@ class _SamplingPlanner:
             for i in range(0, B, per):
                 chunk = candidates[i:i + per]
                 b = chunk.shape[0]
-                pred = rollout(self.world_model, repeat_rows(starts[i:i + per], n), chunk.reshape(b * n, H, A))
-                costs.append(planning_cost(pred, repeat_rows(goals[i:i + per], n), self.config.cost,
-                                           self.config.discount).reshape(b, n))
+                _, c = model_cost(self.world_model, repeat_rows(starts[i:i + per], n), chunk.reshape(b * n, H, A),
+                                  repeat_rows(goals[i:i + per], n), self.config.cost, self.config.discount)
+                costs.append(c.reshape(b, n))
         cost = torch.cat(costs)
         # Trap: torch.min propagates NaN, so one NaN candidate would make the task's best cost NaN
         # (and NaN < best is False forever after); +inf simply ranks last.
@@ -308,7 +309,7 @@ class _SamplingPlanner:
         if diverged.any():
             warnings.warn(f"{self.name}: non-finite model cost on {int(diverged.sum())} of {B} tasks "
                           "(those samples were ranked last); check the world model", stacklevel=2)
-        fwd, bwd = self._model_calls(iterations, horizon)
+        fwd, bwd = (n * evaluations_per_step(self.world_model) for n in self._model_calls(iterations, horizon))
         return Plan(actions=best_actions, predicted_states=pred, cost=best_cost,
                     cost_history=torch.stack(history), wm_forward=fwd, wm_backward=bwd,
                     seconds=time.perf_counter() - t0, diverged=diverged,
@@ -375,8 +376,8 @@ class GDCEMPlanner(CEMPlanner):
         starts_n, goals_n = repeat_rows(starts, N), repeat_rows(goals, N)
         for _ in range(cfg.grad_steps):
             with torch.enable_grad():
-                cost = planning_cost(rollout_for_planning(self.world_model, starts_n, x.reshape(B * N, H, A)),
-                                     goals_n, cfg.cost, cfg.discount)
+                _, cost = model_cost(self.world_model, starts_n, x.reshape(B * N, H, A), goals_n, cfg.cost,
+                                     cfg.discount, differentiable=True)
                 if not cost.requires_grad:
                     raise ValueError(f"{self.name} needs a world model that is differentiable in its actions; "
                                      "use CEMPlanner or MPPIPlanner for this model")

@@ -8,7 +8,7 @@ an ordinary static figure. Tests drive an explorer as a reader would: ``controls
 a click on the arena (``ui.click(x, y)``), then ``ui.result``. ``snapshot(ui)`` leaves a static image of
 the live figure in the cell's output for readers without a kernel (GitHub, nbviewer).
 
-Direct manipulation: in the task, planner, push, round, epsilon and CEM explorers a click on the arena
+Direct manipulation: in the task, planner, push, round, epsilon, CEM and pessimism explorers a click on the arena
 moves the start there (shift-click, or "click sets: goal", moves the goal); the sliders follow the
 click, so they stay the one source of truth. The planner explorer also has an iteration slider that
 steps through the optimiser's iterations of the plan shown, redrawn from a cached trace (no re-planning).
@@ -35,7 +35,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 
-from . import analysis
+from . import analysis, pessimism
 from .control import OPEN_LOOP, Execution, Episodes
 from .data import DataConfig, generate
 from .env import TaskSet, WallConfig, WallEnv
@@ -1107,3 +1107,115 @@ def results_explorer(runs: dict, tasks: TaskSet, wall: WallConfig | None = None)
                     {"run": W.Dropdown(options=names, value=names[0], description="run", layout=W.Layout(width="420px")),
                      "task": _int_slider(0, 0, len(tasks) - 1, 1, "task")},
                     {"runs": dict(runs), "tasks": tasks, "wall": wall})
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 11: the disagreement penalty beta
+# --------------------------------------------------------------------------------------------
+class _PessimismView:
+    """Left: the ensemble's disagreement field with the plan (model, dashed) and reality (solid). Right: step by
+    step along the plan, the members' disagreement and how far the model's path has drifted from reality's."""
+    figsize = (9.6, 4.4)
+
+    def __init__(self, fig, wall: WallConfig):
+        ax, step_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.15, 1]})
+        self.map = _Image(fig, ax, wall, "magma", "disagreement (arena units)")
+        self.arena = _ArenaPanel(ax, wall, {"reality": ("real", PALETTE["green"], "reality"),
+                                            "model": ("model", PALETTE["cyan"], "model: plan")}, legend="lower left")
+        self.step_ax = step_ax
+        self.disagreement, = step_ax.plot([], [], color=PALETTE["purple"], marker=".", label="members' disagreement")
+        self.error, = step_ax.plot([], [], color=PALETTE["orange"], marker=".", label="model's path vs reality's")
+        step_ax.set(xlabel="step of the plan", ylabel="arena units", yscale="log")
+        step_ax.legend(fontsize=7, loc="upper left", framealpha=0.6)
+        _leave_room_for_titles(fig)
+        self.click_axes = (ax,)
+
+    def update(self, drawing: dict) -> None:
+        self.map.set(drawing.get("grid_xy"), drawing.get("field"), drawing.get("vmax"))
+        self.arena.paths(drawing)
+        self.arena.title(drawing["title"])
+        d, e = drawing.get("step_disagreement"), drawing.get("step_error")
+        if d is None:
+            self.disagreement.set_data([], [])
+            self.error.set_data([], [])
+            self.step_ax.set_title("")
+            return
+        floor = 1e-4  # log axis: an exact zero stays visible
+        xs = np.arange(len(d))
+        self.disagreement.set_data(xs, np.maximum(_np(d), floor))
+        self.error.set_data(xs, np.maximum(_np(e), floor))
+        self.step_ax.set_xlim(-0.5, max(len(d) - 0.5, 1))
+        self.step_ax.set_ylim(floor * 0.8, max(float(np.max(_np(d))), float(np.max(_np(e))), 1e-2) * 2)
+        self.step_ax.set_title(drawing["step_title"], fontsize=9)
+
+
+def _pessimism_data(ensemble, beta, planner, start_x, start_y, goal_x, goal_y, configs: dict, wall: WallConfig,
+                    field: tuple):
+    if planner not in configs:
+        raise ValueError(f"planner must be one of {sorted(configs)}; got {planner!r}")
+    start, goal, invalid = _task(wall, start_x, start_y, goal_x, goal_y)
+    if invalid:
+        return invalid
+    model = ensemble.with_beta(float(beta))
+    ep, plan, outcome = analysis.plan_one(model, configs[planner], start, goal, wall, OPEN_LOOP)
+    device = ensemble.inp_0_weight.device
+    with torch.no_grad():  # open loop: reality ran the plan's actions, so the two paths line up step by step
+        states, actions = plan.predicted_states.to(device), plan.actions.to(device)
+        step_d = ensemble.disagreement(states[0, :-1], actions[0]).cpu()
+        step_e = (plan.predicted_states[0, 1:].cpu() - ep.states[0, 1:].cpu()).norm(dim=-1)
+    out = {"valid": True, "beta": float(beta), "planner": planner, "success": outcome["success"],
+           "final_distance": outcome["final_distance"], "model_final_distance": outcome["model_final_distance"],
+           "plan_disagreement": float(step_d.sum()), "plan_drift": float(step_e[-1]),
+           "wm_evals": outcome["wm_evals"]}
+    title = (f"{planner}, beta = {float(beta):g}: reality {_verdict(out)}\n(the model believes "
+             f"{out['model_final_distance']:.2f}; {out['wm_evals'] / 1e3:.0f}k member evals)")
+    step_title = (f"disagreement summed along the plan {out['plan_disagreement']:.2f}; "
+                  f"model vs reality at the end {out['plan_drift']:.2f}")
+    grid, values = field
+    return out, {"start": start[0], "goal": goal[0], "reality": ep.states[0].cpu(), "model": ep.first_plan_states[0].cpu(),
+                 "grid_xy": grid, "field": values, "vmax": float(np.nanquantile(_np(values), 0.98)),
+                 "title": title, "step_title": step_title, "step_disagreement": step_d, "step_error": step_e}
+
+
+def show_pessimism(ensemble, beta: float, planner: str, start_x: float, start_y: float, goal_x: float, goal_y: float,
+                   configs: dict, wall: WallConfig | None = None, draw: bool = True) -> dict:
+    """Plan one task open loop through ``ensemble`` (``ensemble.EnsembleWorldModel``) with disagreement
+    penalty ``beta`` and the planner ``configs[planner]`` (e.g. {"GBP": ..., "CEM": ...}), execute it, and
+    draw the plan and reality over the ensemble's disagreement field (``pessimism.disagreement_field``), with the
+    disagreement along the plan and the distance between the model's path and reality's, step by step.
+
+    Returns a dict: valid, beta, planner, success, final_distance (real), model_final_distance (what the
+    ensemble believes), plan_disagreement (the members' disagreement summed over the plan's steps: what the
+    penalty charges, over beta), plan_drift (the model's final state vs reality's), wm_evals (member
+    evaluations). A start or
+    goal inside the wall gives {"valid": False, "message": ...}.
+    """
+    wall = wall or WallConfig()
+    field = pessimism.disagreement_field(ensemble, wall)
+    out, drawing = _pessimism_data(ensemble, beta, planner, start_x, start_y, goal_x, goal_y, configs, wall, field)
+    _show_static(_PessimismView, drawing, draw, wall=wall)
+    return out
+
+
+BETA_OPTIONS = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+
+
+def pessimism_explorer(ensemble, configs: dict, wall: WallConfig | None = None, start=(-3.0, 3.0),
+                       goal=(3.0, 2.0), betas=BETA_OPTIONS) -> Explorer:
+    """A beta slider (``betas``), a planner toggle over ``configs`` ({name: planner config}; light budgets keep
+    it instant) and start/goal sliders (or click the arena: start; shift-click: goal); redraws
+    ``show_pessimism``'s picture. The disagreement field is computed once."""
+    wall = wall or WallConfig()
+    if not configs:
+        raise ValueError("pessimism_explorer needs at least one planner config, e.g. {'GBP': presets().gbp_explorer}")
+    options = tuple(float(b) for b in betas)
+    if not options or any(not (b >= 0) for b in options):
+        raise ValueError(f"betas must be numbers >= 0; got {betas!r}")
+    return Explorer(_pessimism_data, _PessimismView,
+                    {"beta": W.SelectionSlider(options=options, value=options[0], description="beta",
+                                               continuous_update=False),
+                     "planner": W.ToggleButtons(options=list(configs), value=next(iter(configs)), description="planner"),
+                     **_task_sliders(wall, start, goal)},
+                    {"ensemble": ensemble, "configs": dict(configs), "wall": wall,
+                     "field": pessimism.disagreement_field(ensemble, wall)},
+                    click="task")

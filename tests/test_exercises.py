@@ -153,3 +153,55 @@ def test_paired_bootstrap_is_narrower_than_unpaired_for_correlated_outcomes():
 def test_paired_bootstrap_rejects_unpaired_shapes():
     with pytest.raises(ValueError, match="same tasks"):
         stats.paired_bootstrap([1, 0, 1], [1, 0])
+
+
+# --- notebook 11's checks, with a correct answer written here and typical wrong ones ---------------
+def _disagreement(pred):
+    return (pred - pred.mean(0)).pow(2).sum(-1).mean(0).sqrt()
+
+
+def _pessimistic_cost(ensemble, starts, actions, goals, beta):
+    s, penalty = starts, torch.zeros(starts.shape[0])
+    for t in range(actions.shape[1]):
+        pred = ensemble.member_predictions(s, actions[:, t])
+        penalty = penalty + (pred - pred.mean(0)).pow(2).sum(-1).mean(0).add(1e-12).sqrt()
+        s = pred.mean(0)
+    return ((s - goals).pow(2).sum(-1) + 1e-8).sqrt() + beta * penalty
+
+
+def test_notebook_11_checks_pass_correct_answers():
+    import dataclasses
+    exercises.check_disagreement(_disagreement)
+    exercises.check_pessimistic_cost(_pessimistic_cost)
+
+    def matched(config, members):
+        if hasattr(config, "restarts"):
+            return dataclasses.replace(config, restarts=config.restarts * members)
+        return dataclasses.replace(config, population=config.population * members, elites=config.elites * members)
+
+    exercises.check_matched_budget(matched)
+
+
+def test_disagreement_with_the_unbiased_std_fails():
+    with pytest.raises(AssertionError, match="three members"):
+        exercises.check_disagreement(lambda pred: pred.std(0).norm(dim=-1))  # sample std: divides by M - 1
+
+
+def test_pessimistic_cost_without_the_penalty_or_through_member_zero_fails():
+    with pytest.raises(AssertionError, match="beta = 0.7"):
+        exercises.check_pessimistic_cost(lambda e, s, a, g, beta: _pessimistic_cost(e, s, a, g, 0.0))
+
+    def member_zero(ensemble, starts, actions, goals, beta):  # rolls one member, not the mean
+        s = starts
+        for t in range(actions.shape[1]):
+            s = ensemble.member_predictions(s, actions[:, t])[0]
+        return ((s - goals).pow(2).sum(-1) + 1e-8).sqrt()
+
+    with pytest.raises(AssertionError, match="beta = 0.0"):
+        exercises.check_pessimistic_cost(member_zero)
+
+
+def test_matched_budget_by_iterations_fails():
+    import dataclasses
+    with pytest.raises(AssertionError, match="matched_budget"):
+        exercises.check_matched_budget(lambda c, m: dataclasses.replace(c, iterations=c.iterations * m))
