@@ -406,3 +406,52 @@ def beta_sweep(presets, kinds, planner: str, members: int, betas, n_tasks: int, 
                      "ci_high": r.ci_high, "gap_ratio": r.wm_error_ratio, **door_statistics(ep, tasks, presets.wall),
                      "wm_evals_per_task": r.wm_evals_per_task, "seconds_per_task": r.seconds_per_task})
     return pd.DataFrame(rows)
+
+
+def choice_from_results(results) -> Choice:
+    """The ``Choice`` a study's CSV was run with: the ensemble size of its rows and, per (kind, family), the
+    penalty of its pessimistic rows (0 where the study ran none)."""
+    ens = results[results.members > 1]
+    if ens.empty:
+        raise ValueError("the results hold no ensemble rows: run notebook 11 (python -m gbp_utils.reproduce --only 11)")
+    sizes = sorted(set(int(m) for m in ens.members))
+    if len(sizes) != 1:
+        raise ValueError(f"the results mix ensemble sizes {sizes}; one study uses one size")
+    betas = {}
+    for r in results.itertuples():
+        key = (r.model, r.planner.split()[0])
+        betas[key] = max(betas.get(key, 0.0), float(r.beta))
+    return Choice(sizes[0], betas)
+
+
+def study_table(outcomes, results, n_boot: int = 4000):
+    """One row per kind x planner of the study: the chosen M and beta; success rates with intervals over seeds
+    and tasks (``stats.crossed_summary``) of the single model ("single"), of M x its budget ("budget"), of the
+    plain ensemble ("ensemble") and of the pessimistic one ("pessimistic", = the plain one when beta is 0);
+    world-model evaluations per task of the single model and of the ensemble; and the paired differences with
+    verdicts: pessimistic - budget ("penalty vs budget") and ensemble - budget ("ensemble vs budget")."""
+    import pandas as pd
+
+    from .stats import aggregate, crossed_summary, paired_claims
+    choice = choice_from_results(results)
+    M = choice.members
+    s = crossed_summary(outcomes, n_boot=n_boot).set_index(["model", "planner"])
+    evals = aggregate(results).set_index(["model", "planner"]).wm_evals_per_task
+    rows = []
+    for (kind, family), beta in sorted(choice.betas.items(), key=lambda kv: (KINDS.index(kv[0][0]), kv[0][1])):
+        for planner in sorted({p for (k, p) in s.index if k == kind and p.split()[0] == family and "," not in p},
+                              key=lambda p: (not p.endswith("open-loop"), p)):  # open loop first, then MPC
+            names = {"single": planner, "budget": variant_name(planner, budget=M), "ensemble": variant_name(planner, M),
+                     "pessimistic": variant_name(planner, M, beta)}
+            row = {"model": kind, "planner": planner, "members": M, "beta": beta}
+            for key, name in names.items():
+                r = s.loc[(kind, name)]
+                row.update({key: r.success_rate, f"{key} low": r.low, f"{key} high": r.high})
+            row.update({"single evals": evals.loc[(kind, planner)], "ensemble evals": evals.loc[(kind, names["ensemble"])]})
+            claims = [{"claim": "penalty vs budget", "a": (kind, names["pessimistic"]), "b": (kind, names["budget"])},
+                      {"claim": "ensemble vs budget", "a": (kind, names["ensemble"]), "b": (kind, names["budget"])}]
+            for v in paired_claims(outcomes, claims, n_boot=n_boot).itertuples():
+                row.update({f"{v.claim}": v.difference, f"{v.claim} low": v.low, f"{v.claim} high": v.high,
+                            f"{v.claim} verdict": v.verdict})
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -2,7 +2,8 @@
 (``final_evaluation``): the full table (compute and distances aggregated over seeds by ``stats.aggregate``;
 success with its interval over seeds and tasks and the per-seed range by ``stats.crossed_summary``), the
 table in the paper's format beside its Wall numbers, the verdicts on the claims (``stats.paired_claims``) and
-the budget sweep at matched compute (``final_evaluation.budget_table``). Each sits between its own pair of markers in the README.
+the budget sweep at matched compute (``final_evaluation.budget_table``), and notebook 11's pessimism study
+(``pessimism.study_table``, from ``data/results/pessimism.csv``). Each sits between its own pair of markers in the README.
 
     python -m gbp_utils.results            # rewrite the README's results from the CSV
     python -m gbp_utils.results --check    # exit 1 if the README's results differ from the CSV
@@ -21,6 +22,7 @@ README_BEGIN, README_END = "<!-- results-table:begin -->", "<!-- results-table:e
 PAPER_BEGIN, PAPER_END = "<!-- paper-table:begin -->", "<!-- paper-table:end -->"
 CLAIMS_BEGIN, CLAIMS_END = "<!-- claims-table:begin -->", "<!-- claims-table:end -->"
 BUDGET_BEGIN, BUDGET_END = "<!-- budget-table:begin -->", "<!-- budget-table:end -->"
+PESSIMISM_BEGIN, PESSIMISM_END = "<!-- pessimism-table:begin -->", "<!-- pessimism-table:end -->"
 
 
 def _readme_with_table(readme: Path, csv: Path | None, outcomes: Path | None = None) -> tuple[str, str, str]:
@@ -42,6 +44,10 @@ def _readme_with_table(readme: Path, csv: Path | None, outcomes: Path | None = N
         new = render_readme(new, claims_markdown(claims), CLAIMS_BEGIN, CLAIMS_END)
     if BUDGET_BEGIN in text:
         new = render_readme(new, budget_markdown(budget_table(out, summary, agg)), BUDGET_BEGIN, BUDGET_END)
+    if PESSIMISM_BEGIN in text:
+        from . import pessimism
+        study = pessimism.study_table(pessimism.load_outcomes(), pessimism.load_results())
+        new = render_readme(new, pessimism_markdown(study), PESSIMISM_BEGIN, PESSIMISM_END)
     return text, new, table
 
 
@@ -89,6 +95,23 @@ def budget_markdown(table) -> str:
         lines.append(f"| {r['data']} | {r['model']} | {r['budget']} | {r['Adam evals']:,.0f} · {r['CEM evals']:,.0f} | "
                      f"{ours('Adam')} | {ours('CEM')} | {100 * r['difference']:+.1f} [{100 * r['low']:+.1f}, "
                      f"{100 * r['high']:+.1f}] | {r['verdict']} |")
+    return "\n".join(lines)
+
+
+def pessimism_markdown(table) -> str:
+    """``pessimism.study_table`` as Markdown: per model and planner, the chosen ensemble size and penalty, the
+    success of the single model, of M x its budget, of the plain and of the pessimistic ensemble (with intervals
+    over seeds and tasks), both compute figures, and the paired verdicts against M x the budget."""
+    lines = ["| model | planner | M · beta | single % | M× budget % [95% CI] | ensemble, beta 0 % [95% CI] | "
+             "pessimistic % [95% CI] | model evals / task, single · ensemble | pessimistic − M× budget, points "
+             "[95% CI] | ensemble − M× budget, points [95% CI] |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in table.to_dict("records"):
+        rate = lambda k: f"{100 * r[k]:.1f} [{100 * r[k + ' low']:.1f}, {100 * r[k + ' high']:.1f}]"  # noqa: E731
+        diff = lambda k: (f"{100 * r[k]:+.1f} [{100 * r[k + ' low']:+.1f}, {100 * r[k + ' high']:+.1f}] "  # noqa: E731
+                          f"{r[k + ' verdict']}")
+        lines.append(f"| {r['model']} | {r['planner']} | {r['members']} · {r['beta']:g} | {100 * r['single']:.1f} | "
+                     f"{rate('budget')} | {rate('ensemble')} | {rate('pessimistic')} | {r['single evals']:,.0f} · "
+                     f"{r['ensemble evals']:,.0f} | {diff('penalty vs budget')} | {diff('ensemble vs budget')} |")
     return "\n".join(lines)
 
 

@@ -12,7 +12,7 @@ from test_ensemble import _split_member
 
 import gbp_utils
 from gbp_utils import pessimism as PS
-from gbp_utils import stats, widgets
+from gbp_utils import results, stats, widgets
 from gbp_utils.control import OPEN_LOOP
 from gbp_utils.ensemble import EnsembleWorldModel
 from gbp_utils.env import TaskSet, WallConfig
@@ -137,7 +137,7 @@ def test_members_of_every_kind(micro):
         PS.member_model(micro, 0, "clean finetune", 0)
 
 
-def test_study_writes_comparable_runs(micro):
+def test_study_writes_comparable_runs(micro, tmp_path):
     choice = PS.Choice(2, {(k, f): 0.5 for k in ("base",) for f in PS.FAMILIES})
     df, out = PS.run_study(micro, choice, seeds=(0, 1), n_tasks=3, kinds=("base",), progress=False)
     assert list(df.columns) == PS.COLUMNS
@@ -154,6 +154,30 @@ def test_study_writes_comparable_runs(micro):
         assert (ens.members, ens.beta, ens.budget, single.budget) == (2, 0.0, 1, 2)
     verdicts = stats.paired_claims(out, PS.study_claims(micro, choice, kinds=("base",)), n_boot=200)
     assert len(verdicts) == 4 * 3 and set(verdicts.verdict) <= {"supported", "not supported", "undecided"}
+    # the README's section: the choice is read back from the CSV, one line per kind x planner
+    assert PS.choice_from_results(df) == choice
+    table = PS.study_table(out, df, n_boot=200)
+    assert list(table.planner) == ["Adam open-loop", "Adam MPC", "CEM open-loop", "CEM MPC"]
+    first = table.iloc[0]
+    rate = out[(out.model == "base") & (out.planner == "Adam open-loop, ensemble of 2, beta 0.5")].success.mean()
+    assert first.pessimistic == pytest.approx(rate) and first.members == 2 and first.beta == 0.5
+    assert first["penalty vs budget verdict"] in {"supported", "not supported", "undecided"}
+    text = results.pessimism_markdown(table)
+    assert len(text.splitlines()) == 2 + 4 and "| base | Adam MPC | 2 · 0.5 |" in text
+    readme = tmp_path / "README.md"
+    readme.write_text(f"x\n{results.PESSIMISM_BEGIN}\nold\n{results.PESSIMISM_END}\ny\n")
+    assert results.render_readme(readme.read_text(), text, results.PESSIMISM_BEGIN, results.PESSIMISM_END).count("| base |") == 4
+
+
+def test_choice_from_results_needs_one_ensemble_size():
+    frame = lambda rows: pd.DataFrame(rows, columns=["model", "planner", "members", "beta"])  # noqa: E731
+    with pytest.raises(ValueError, match="no ensemble rows"):
+        PS.choice_from_results(frame([("base", "Adam MPC", 1, 0.0)]))
+    with pytest.raises(ValueError, match=r"mix ensemble sizes \[2, 3\]"):
+        PS.choice_from_results(frame([("base", "Adam MPC, ensemble of 2", 2, 0.0), ("base", "Adam MPC, ensemble of 3", 3, 0.0)]))
+    c = PS.choice_from_results(frame([("base", "Adam MPC", 1, 0.0), ("base", "Adam MPC, ensemble of 3, beta 1", 3, 1.0),
+                                      ("base", "CEM MPC, ensemble of 3", 3, 0.0)]))
+    assert c == PS.Choice(3, {("base", "Adam"): 1.0, ("base", "CEM"): 0.0})
 
 
 def test_tuning_runs_on_tune_tasks_only(micro):
