@@ -13,7 +13,7 @@ from gbp_utils.ensemble import EnsembleSpec, EnsembleWorldModel, spread
 from gbp_utils.experiments import model_identity
 from gbp_utils.planners import GBPConfig, make_planner, model_cost
 from gbp_utils.sampling import CEMConfig
-from gbp_utils.world_model import TrainConfig, WorldModel, WorldModelConfig, get_world_model, rollout
+from gbp_utils.world_model import TrainConfig, WorldModel, WorldModelConfig, get_world_model, rollout, train_world_model
 
 
 def _members(n=3, hidden=8):
@@ -231,3 +231,23 @@ def test_fused_rollout_matches_autograd(activation):
     for fused, reference in zip(*results):
         torch.testing.assert_close(fused, reference, rtol=1e-4, atol=1e-5)
     assert results[0][3].abs().max() > 1e-3  # the gradient is not trivially zero
+
+
+def test_disagreement_grows_off_the_data():
+    """Members trained (own seed, own bootstrap resample) on free-space moves seen only left of x = -1
+    agree there and disagree far to the right, where no member saw data."""
+    from gbp_utils.data import Dataset
+    g = torch.Generator().manual_seed(0)
+    starts = torch.stack([-4 + 3 * torch.rand(80, generator=g), -4 + 8 * torch.rand(80, generator=g)], -1)
+    actions = 0.5 * (2 * torch.rand(80, 10, 2, generator=g) - 1)
+    states = torch.cat([starts[:, None], starts[:, None] + actions.cumsum(1)], 1)
+    keep = (states[..., 0] < -1).all(1) & (states[..., 0] > -5).all(1)
+    data = Dataset(states[keep].contiguous(), actions[keep].contiguous())
+    train, val = data.split(0.1, 0)
+    members = [train_world_model(ensemble.bootstrap(train, 10 + m), val, WorldModelConfig(hidden=32),
+                                 TrainConfig(epochs=30, seed=m), progress=False).model for m in range(3)]
+    ens = EnsembleWorldModel.from_models(members)
+    s_on, a_on, _ = val.transitions()
+    s_off = s_on + torch.tensor([6.0, 0.0])  # the same moves, shifted to x in (1, 4)
+    on, off = ens.disagreement(s_on, a_on).mean(), ens.disagreement(s_off, a_on).mean()
+    assert off > 3 * on, (float(on), float(off))
