@@ -280,6 +280,23 @@ def run_study(presets, choice: Choice, seeds=None, n_tasks=None, split: str = "t
     return df, out
 
 
+SWEEP_KINDS = ("base", "online + adversarial")  # notebook 11's development sweep over beta (``beta_sweep``)
+SWEEP_PLANNER = "Adam MPC"
+
+
+def prefill(presets, seed: int, device=None, progress: bool = False, kinds=KINDS) -> int:
+    """Compute what notebook 11 needs of training seed ``seed`` into the cache, writing no results: the
+    tuning (seed 0's ensembles on tune tasks; cached, so every seed's job reuses it), for seed 0 the
+    development sweep, and the seed's test runs. ``reproduce`` runs one per seed beside the notebooks, seeds
+    other than 0 after seed 0's. Returns the number of test runs."""
+    choice, _, _ = tune(presets, presets.pessimism, kinds, device=device, progress=progress)
+    if seed == 0:
+        beta_sweep(presets, [k for k in SWEEP_KINDS if k in kinds], SWEEP_PLANNER, choice.members,
+                   presets.pessimism.beta_grid, presets.pessimism.dev_tasks, seed=0, device=device, progress=progress)
+    run_study(presets, choice, seeds=(seed,), kinds=kinds, device=device, progress=progress, write=False)
+    return len(study_jobs(presets, choice, kinds))
+
+
 def study_claims(presets, choice: Choice, kinds=KINDS) -> list[dict]:
     """The comparisons of notebook 11 as paired claims (``stats.paired_claims``), per kind and planner: the
     pessimistic ensemble beats the single model at matched compute; it beats the plain ensemble (the penalty,

@@ -24,7 +24,9 @@ have finished; it would run correctly without them, but it would rebuild the
 same data at the same time. Notebook 08's final evaluation (models and runs of
 every training seed) is computed by *cache jobs*, one per seed, that run in the
 same pool beside the notebooks (seeds other than 0 need nothing from the earlier
-notebooks, so they start at once); 08 then finds every run cached.
+notebooks, so they start at once); 08 then finds every run cached. Notebook 11's
+pessimism study has cache jobs too; its seed-0 job first chooses the ensemble size
+and penalty on tune tasks, and the other seeds' jobs wait for it.
 
 Rebuilding ``data/`` from nothing: point ``GBP_DATA_DIR`` at an empty folder
 (or empty ``data/``) and run the full series, e.g.
@@ -59,22 +61,38 @@ FULL_TIMEOUT = 1800
 """Per-cell timeout in seconds for a full run."""
 FAST_TIMEOUT = 600
 """Per-cell timeout in seconds for a ``--fast`` run."""
-PREREQUISITES = {"A1": ("02",), "03": ("02",), "04": ("03",), "05": ("03",), "06": ("03",), "07": ("06",), "08": ("06",)}
+PREREQUISITES = {"A1": ("02",), "03": ("02",), "04": ("03",), "05": ("03",), "06": ("03",), "07": ("06",), "08": ("06",),
+                 "11": ("06",)}
 """Notebook prefix -> the prefixes whose cached data (datasets, models) it loads. Only used to order
 parallel runs (``jobs > 1``); every notebook also runs on its own, regenerating what is missing.
 05 and 06 are left free to overlap: 06 loads 05's online model, so with an empty data/ both would
 train it at once (correct, only duplicate work: a few seconds in fast mode)."""
 
 
-CACHE_JOBS = ("08",)
-"""Prefixes of the notebooks whose final evaluation cache jobs compute (one job per training seed of
-``presets().seeds``, each running ``final_evaluation.prefill``)."""
+CACHE_JOBS = ("08", "11")
+"""Prefixes of the notebooks whose runs cache jobs compute, one job per training seed of ``presets().seeds``:
+08's final evaluation (``final_evaluation.prefill``) and 11's pessimism study (``pessimism.prefill``)."""
+CHOOSING_SEED_FIRST = ("11",)
+"""Notebooks whose seed-0 cache job chooses settings (on tune tasks) that the other seeds' jobs use: those
+jobs wait for it."""
+
+
+def _prefill(notebook: str):
+    """The function a cache job of ``notebook`` runs: ``prefill(presets, seed)``."""
+    if notebook == "08":
+        from .final_evaluation import prefill
+    elif notebook == "11":
+        from .pessimism import prefill
+    else:
+        raise ValueError(f"no cache job for notebook {notebook!r}; CACHE_JOBS are {CACHE_JOBS}")
+    return prefill
 
 
 @dataclass(frozen=True)
 class CacheJob:
-    """Fill data/ with training seed ``seed``'s models and runs of notebook ``notebook``'s final evaluation
-    (``final_evaluation.prefill``) in a worker process, so that the notebook finds them cached."""
+    """Fill data/ with training seed ``seed``'s models and runs of notebook ``notebook``'s evaluation
+    (``final_evaluation.prefill`` for 08, ``pessimism.prefill`` for 11) in a worker process, so that the
+    notebook finds them cached."""
 
     notebook: str
     seed: int
@@ -98,10 +116,9 @@ def run_cache_job(job: CacheJob, fast: bool) -> float:
     start = time.perf_counter()
     try:
         import gbp_utils
-        from . import final_evaluation
 
         gbp_utils.setup(0)
-        final_evaluation.prefill(gbp_utils.presets(fast), job.seed)
+        _prefill(job.notebook)(gbp_utils.presets(fast), job.seed)
     except Exception as err:
         raise CacheJobError(f"{job.name} failed with {type(err).__name__}: {err}") from err
     return time.perf_counter() - start
@@ -300,12 +317,15 @@ def schedule_order(paths: list[Path], jobs: list[CacheJob] = ()) -> dict:
     """For each notebook (and cache job), the notebooks and cache jobs among ``paths`` and ``jobs`` that
     must finish before it starts: a notebook waits for its ``PREREQUISITES`` and its own cache jobs; a
     cache job of seed 0 waits for its notebook's prerequisites (it loads their models), other seeds for
-    nothing."""
+    nothing — or, for the notebooks of ``CHOOSING_SEED_FIRST``, for their notebook's seed-0 job."""
     by_prefix = {_prefix(path): path for path in paths}
     needs = {path: {by_prefix[p] for p in PREREQUISITES.get(_prefix(path), ()) if p in by_prefix}
              for path in paths}
     for job in jobs:
         needs[job] = set(needs.get(by_prefix.get(job.notebook), set())) if job.seed == 0 else set()
+        first = CacheJob(job.notebook, 0)
+        if job.notebook in CHOOSING_SEED_FIRST and job.seed != 0 and first in jobs:
+            needs[job].add(first)
         if job.notebook in by_prefix:
             needs[by_prefix[job.notebook]].add(job)
     return needs

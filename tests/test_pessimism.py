@@ -206,3 +206,17 @@ def test_pessimism_widget_steers_away_from_disagreement():
         widgets.pessimism_explorer(ens, {})
     out = widgets.show_pessimism(ens, 1.0, "GBP", 0.5, -2.0, 0.5, 2.0, configs, draw=False)
     assert out["valid"] and out["plan_disagreement"] >= 0
+
+
+def test_prefill_computes_what_the_notebook_then_loads(micro, data_dir):
+    P = dataclasses.replace(micro, tasks=dataclasses.replace(micro.tasks, test=3),
+                            pessimism=gbp_utils.ensemble.PessimismPresets(members_grid=(2,), beta_grid=(0.0, 1.0),
+                                                                          tune_tasks=3, dev_tasks=3))
+    n = PS.prefill(P, 0, kinds=("base",))
+    choice = PS.tune(P, P.pessimism, ("base",))[0]
+    assert n == len(PS.study_jobs(P, choice, ("base",))) > 0
+    assert not PS.results_path().exists()  # a cache job writes no results
+    files = set(data_dir.glob("*.pt"))
+    PS.beta_sweep(P, ("base",), PS.SWEEP_PLANNER, choice.members, P.pessimism.beta_grid, 3)
+    PS.run_study(P, choice, seeds=(0,), kinds=("base",), progress=False)
+    assert set(data_dir.glob("*.pt")) == files  # everything the notebook runs was cached

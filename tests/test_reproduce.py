@@ -271,3 +271,26 @@ def test_run_cache_job_fills_the_cache_with_the_kernels_environment(monkeypatch)
     with pytest.raises(reproduce.CacheJobError, match=r"08 cache, seed 1 failed with ZeroDivisionError"):
         reproduce.run_cache_job(reproduce.CacheJob("08", 1), fast=False)
     assert "GBP_FAST" not in os.environ, "a full-mode job clears the fast flag"
+
+
+def test_notebook_11_cache_jobs_wait_for_seed_0_which_chooses_the_settings(tmp_path, monkeypatch):
+    import gbp_utils
+    from gbp_utils import pessimism
+
+    paths = [tmp_path / f"{p}_x.ipynb" for p in ("03", "06", "08", "11")]
+    by = {p.name[:2]: p for p in paths}
+    jobs = reproduce.cache_jobs(paths, fast=False)
+    assert {(j.notebook, j.seed) for j in jobs} == {(n, s) for n in ("08", "11") for s in gbp_utils.presets(False).seeds}
+    needs = reproduce.schedule_order(paths, jobs)
+    first = reproduce.CacheJob("11", 0)
+    assert needs[first] == {by["06"]}
+    assert needs[reproduce.CacheJob("11", 1)] == {first} == needs[reproduce.CacheJob("11", 2)]
+    assert needs[reproduce.CacheJob("08", 1)] == set()  # 08's seeds still start at once
+    assert needs[by["11"]] == {by["06"], *[j for j in jobs if j.notebook == "11"]}
+    seen = {}
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    monkeypatch.setattr(pessimism, "prefill", lambda presets, seed: seen.update(seed=seed))
+    reproduce.run_cache_job(reproduce.CacheJob("11", 2), fast=True)
+    assert seen == {"seed": 2}
+    with pytest.raises(ValueError, match="no cache job for notebook '05'"):
+        reproduce._prefill("05")
