@@ -1219,3 +1219,77 @@ def pessimism_explorer(ensemble, configs: dict, wall: WallConfig | None = None, 
                     {"ensemble": ensemble, "configs": dict(configs), "wall": wall,
                      "field": pessimism.disagreement_field(ensemble, wall)},
                     click="task")
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 09: what the pixel observations look like
+# --------------------------------------------------------------------------------------------
+class _ObservationView:
+    """The picture (agent blue, goal red, walls grey) and the two channels the models see."""
+    figsize = (10.5, 3.8)
+
+    def __init__(self, fig, wall: WallConfig):
+        axes = fig.subplots(1, 3)
+        h = wall.half_size
+        self.images = []
+        for ax, title, cmap in zip(axes, ("observation and goal", "channel 0: scene", "channel 1: agent"),
+                                   (None, "gray_r", "Blues")):
+            self.images.append(ax.imshow(np.zeros((2, 2, 3)) if cmap is None else np.zeros((2, 2)),
+                                         extent=[-h, h, -h, h], cmap=cmap, vmin=0, vmax=1, interpolation="nearest"))
+            ax.set_title(title, fontsize=9)
+        self.axes = axes
+        self.marker, = axes[0].plot([], [], "+", color="black", markersize=10, label="state")
+        axes[0].legend(loc="lower left", fontsize=7)
+        _leave_room_for_titles(fig, lines=1)
+        self.click_axes = (axes[0],)
+
+    def update(self, drawing: dict) -> None:
+        if "picture" not in drawing:  # an invalid task: only the message
+            self.axes[0].set_title(drawing["title"], fontsize=9)
+            return
+        self.images[0].set_data(_np(drawing["picture"]))
+        self.images[1].set_data(_np(drawing["scene"]))
+        self.images[2].set_data(_np(drawing["agent"]))
+        for ax, title in zip(self.axes[1:], ("channel 0: scene", "channel 1: agent")):
+            ax.set_title(title, fontsize=9)
+        s = _np(drawing["start"])
+        self.marker.set_data([s[0]], [s[1]])
+        self.axes[0].set_title(drawing["title"], fontsize=9)
+
+
+def _observation_data(start_x, start_y, goal_x, goal_y, size, wall: WallConfig):
+    from . import pixels
+    start, goal, invalid = _task(wall, start_x, start_y, goal_x, goal_y)
+    if invalid:
+        return invalid
+    cfg = pixels.RenderConfig(size=int(size))
+    obs, goal_obs = pixels.render(start, wall, cfg), pixels.render(goal, wall, cfg)
+    centre = pixels.blob_centre(obs, wall)[0]
+    out = {"valid": True, "size": int(size), "pixel_width": 2 * wall.half_size / int(size),
+           "blob_centre_error": float((centre - start[0]).norm())}
+    title = f"{int(size)} x {int(size)} px; the blob's centre is {out['blob_centre_error']:.3f} from the state"
+    return out, {"start": start[0], "picture": pixels.rgb(obs, goal_obs)[0], "scene": obs[0, 0], "agent": obs[0, 1],
+                 "title": title}
+
+
+def show_observation(start_x: float, start_y: float, goal_x: float, goal_y: float, size: int = 64,
+                     wall: WallConfig | None = None, draw: bool = True) -> dict:
+    """The observation of the agent at (start_x, start_y) as ``pixels.render`` draws it at ``size`` pixels, with
+    the goal's blob (the goal image's agent) in red, and the two channels. Returns a dict: valid, size,
+    pixel_width (arena units), blob_centre_error (how far the blob's centre, read back with
+    ``pixels.blob_centre``, is from the state). A start or goal in the wall gives {"valid": False, ...}."""
+    wall = wall or WallConfig()
+    out, drawing = _observation_data(start_x, start_y, goal_x, goal_y, size, wall)
+    _show_static(_ObservationView, drawing, draw, wall=wall)
+    return out
+
+
+def observation_explorer(wall: WallConfig | None = None, size: int = 64) -> Explorer:
+    """Start and goal sliders (or click the picture: start; shift-click: goal) and the image size; redraws
+    ``show_observation``'s picture."""
+    wall = wall or WallConfig()
+    return Explorer(_observation_data, _ObservationView,
+                    {**_task_sliders(wall, (-3.0, 3.0), (3.0, 2.0)),
+                     "size": W.SelectionSlider(options=[16, 32, 64, 96], value=size, description="pixels",
+                                               continuous_update=False)},
+                    {"wall": wall}, click="task")
