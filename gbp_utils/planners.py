@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .env import ACTION_DIM
 from .world_model import rollout, rollout_for_planning
 
 _OPTIMIZERS = ("adam", "gd")
@@ -154,9 +155,17 @@ def check_plan_inputs(starts: torch.Tensor, goals: torch.Tensor, horizon: int,
         raise ValueError(f"starts and goals must both be (B, S); got {tuple(starts.shape)}, {tuple(goals.shape)}")
     if horizon < 1:
         raise ValueError(f"horizon must be >= 1; got {horizon}")
-    B, S = starts.shape  # actions are displacements in this series: A == S
-    if warm_start is not None and tuple(warm_start.shape) != (B, horizon, S):
-        raise ValueError(f"warm_start must be (B, H, A) = {(B, horizon, S)}; got {tuple(warm_start.shape)}")
+    B = starts.shape[0]
+    if warm_start is not None and tuple(warm_start.shape) != (B, horizon, ACTION_DIM):
+        raise ValueError(f"warm_start must be (B, H, A) = {(B, horizon, ACTION_DIM)}; got {tuple(warm_start.shape)}")
+
+
+def check_waypoint_init(init: str, starts: torch.Tensor) -> None:
+    """Waypoint initialisations draw plans in the arena (actions are moves between positions), so the
+    planner's states must be positions; a planner of latent states (notebook 09) needs another init."""
+    if init == "waypoints" and starts.shape[-1] != ACTION_DIM:
+        raise ValueError(f"init='waypoints' plans through positions, but the states have {starts.shape[-1]} dimensions "
+                         f"(a latent state?); use init='gaussian' (GBP) or init='zeros' (CEM, MPPI)")
 
 
 def check_action_bound(action_bound) -> None:
@@ -251,8 +260,9 @@ class GBPPlanner:
         """
         cfg, bound = self.config, self.action_bound
         check_plan_inputs(starts, goals, horizon, warm_start)
+        check_waypoint_init(cfg.init, starts)
         B, S = starts.shape
-        A, K = S, cfg.restarts  # actions are displacements in this series: A == S
+        A, K = ACTION_DIM, cfg.restarts
         device = starts.device
         iterations = cfg.iterations if warm_start is None else cfg.warm_iterations
         t0 = time.perf_counter()

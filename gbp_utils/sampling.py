@@ -42,8 +42,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .planners import (_COSTS, Plan, check_action_bound, check_plan_inputs, evaluations_per_step, model_cost,
-                       repeat_rows, two_leg_actions)
+from .env import ACTION_DIM
+from .planners import (_COSTS, Plan, check_action_bound, check_plan_inputs, check_waypoint_init, evaluations_per_step,
+                       model_cost, repeat_rows, two_leg_actions)
 from .world_model import rollout
 
 _INITS = ("waypoints", "zeros")
@@ -226,9 +227,9 @@ class _SamplingPlanner:
 
     def _initial_mean(self, starts, goals, horizon):
         """(B, H, A): the straight line to the goal (clipped), or zeros."""
-        B, S = starts.shape
+        B = starts.shape[0]
         if self.config.init == "zeros":
-            return starts.new_zeros(B, horizon, S)
+            return starts.new_zeros(B, horizon, ACTION_DIM)
         if horizon == 1:  # two_leg_actions needs two legs; with one step the line is g - s
             line = (goals - starts)[:, None]
         else:  # the midpoint as waypoint makes the two legs one straight line
@@ -260,8 +261,9 @@ class _SamplingPlanner:
         """
         cfg, bound = self.config, self.action_bound
         check_plan_inputs(starts, goals, horizon, warm_start)
+        check_waypoint_init(cfg.init, starts)
         B, S = starts.shape
-        A, N = S, cfg.population  # actions are displacements in this series: A == S
+        A, N = ACTION_DIM, cfg.population
         device = starts.device
         warm = warm_start is not None and cfg.warm_iterations is not None
         iterations = cfg.warm_iterations if warm else cfg.iterations

@@ -58,15 +58,22 @@ class WorldModel(nn.Module):
 
     differentiable = True  # planners may backpropagate through it (see planners.is_differentiable)
 
-    def __init__(self, config: WorldModelConfig | None = None):
+    def __init__(self, config: WorldModelConfig | None = None, state_dim: int = STATE_DIM, action_dim: int = ACTION_DIM):
+        """``state_dim`` / ``action_dim``: the sizes of what the model reads and predicts (the arena's position
+        and move by default; a latent vector for a model of pixel observations, notebook 09). They are not
+        part of the config: a checkpoint's weights say them (``load_world_model`` reads them back)."""
         super().__init__()
+        for name, dim in (("state_dim", state_dim), ("action_dim", action_dim)):
+            if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+                raise ValueError(f"{name} must be an integer >= 1; got {dim!r}")
         self.config = config or WorldModelConfig()
+        self.state_dim, self.action_dim = state_dim, action_dim
         act = _ACTIVATIONS[self.config.activation]
         h = self.config.hidden
-        self.inp = nn.Sequential(nn.Linear(STATE_DIM + ACTION_DIM, h), act())
+        self.inp = nn.Sequential(nn.Linear(state_dim + action_dim, h), act())
         self.blocks = nn.ModuleList(nn.Sequential(nn.Linear(h, h), act()) for _ in range(self.config.n_blocks))
-        self.out = nn.Linear(h, STATE_DIM)
-        for name, dim in (("state", STATE_DIM), ("action", ACTION_DIM), ("delta", STATE_DIM)):
+        self.out = nn.Linear(h, state_dim)
+        for name, dim in (("state", state_dim), ("action", action_dim), ("delta", state_dim)):
             self.register_buffer(f"{name}_mean", torch.zeros(dim))
             self.register_buffer(f"{name}_std", torch.ones(dim))
 
@@ -251,7 +258,8 @@ def train_world_model(train: Dataset, val: Dataset | None, model_config: WorldMo
     tc = train_config or TrainConfig()
     torch.manual_seed(tc.seed)
     if model is None:
-        model = WorldModel(model_config)
+        s, a, _ = train.transitions()
+        model = WorldModel(model_config, state_dim=s.shape[-1], action_dim=a.shape[-1])
         model.fit_normaliser(*train.transitions())
     model = model.to(device)
     s, a, s_next = (x.to(device) for x in train.transitions())
@@ -365,7 +373,11 @@ def save_world_model(result: TrainResult, path: Path, config: dict) -> None:
 
 
 def _restore(path: Path, model_config: WorldModelConfig, state_dict: dict, device) -> WorldModel:
-    model = WorldModel(model_config)
+    try:  # the sizes of what the model reads and predicts, from its normaliser
+        dims = {"state_dim": int(state_dict["state_mean"].shape[0]), "action_dim": int(state_dict["action_mean"].shape[0])}
+    except (KeyError, AttributeError, IndexError) as exc:
+        raise cache.DataFileError(f"{path}: the checkpoint has no normaliser buffers ({exc})") from exc
+    model = WorldModel(model_config, **dims)
     try:
         model.load_state_dict(state_dict)
     except (RuntimeError, KeyError) as exc:
