@@ -23,7 +23,8 @@ import torch
 
 from . import experiments
 from . import final_evaluation as FE
-from .ensemble import EnsembleWorldModel, get_member, member_config, member_data, member_train_config
+from .ensemble import (MEMBER_SEED_STRIDE, EnsembleWorldModel, get_member, member_config, member_data,
+                       member_train_config)
 from .env import WallEnv
 from .evaluation import evaluate
 from .finetuning import adversarial_finetune, online_finetune
@@ -69,7 +70,7 @@ def member_model(presets, seed: int, kind: str, m: int, device=None, progress: b
         config = {**key, "adversarial": Q.adversarial_only, "finetune": finetune}
         return cached_model("member_adversarial", config, lambda: adversarial_finetune(
             base.model, train, Q.adversarial_only, finetune, device=device, progress=progress), device)
-    online = dataclasses.replace(Q.online, seed=member_train_config(dataclasses.replace(tc, seed=Q.online.seed), m).seed)
+    online = dataclasses.replace(Q.online, seed=Q.online.seed + MEMBER_SEED_STRIDE * m)  # its own training tasks
     adversarial = Q.adversarial if kind == "online + adversarial" else None
     config = {**key, "online": online, "gbp": Q.gbp, **({"adversarial": adversarial} if adversarial else {})}
 
