@@ -1,0 +1,278 @@
+"""From pixels to a latent space to plan in (appendix notebook 09).
+
+The paper plans in the feature space of a frozen, pretrained image encoder (DINOv2): the world model
+predicts the next feature vector from the current one and the action, and GBP drives the predicted
+features toward the goal image's features. Nothing may download weights here, so the series trains its
+own small encoder, honestly and *before* any dynamics are learnt:
+
+* ``ConvAutoEncoder``: a convolutional encoder images (B, 2, R, R) -> latents (B, D) and a keypoint decoder
+  back (the latent says where K points are; their heat maps are painted into an image),
+  trained to reconstruct ``pixels.render`` images of states drawn uniformly over the free arena (a
+  generic visual encoder: it has seen the agent everywhere, but never a single move — the dynamics, and
+  so the train-test gap, are the world model's business, as with a pretrained encoder).
+* ``encode_states`` turns states into latents (render, encode, in chunks); a world model of latents is
+  the series' ``world_model.WorldModel`` with ``state_dim`` = D, trained on ``LatentTransitions``.
+* ``position_probe``: a linear read-out latent -> position fitted by least squares, reported on held-out
+  states — what the latent encodes (and how the notebook draws latent plans in the arena).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import cache
+from .data import Dataset, sample_free_states
+from .env import WallConfig
+from .pixels import RenderConfig, render
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Architecture of the image autoencoder: stride-2 4x4 convolutions halve the image per layer down to a
+    linear latent; the decoder maps the latent to K keypoints, draws their heat maps and paints them."""
+
+    latent_dim: int = 8  # D
+    channels: tuple = (16, 32, 64)  # conv widths; the image side must be divisible by 2 ** len(channels)
+    decoder_hidden: int = 32  # width of the decoder's convolutions
+    keypoints: int = 4  # K points the decoder draws
+    heat_pixels: float = 1.5  # width (std) of each keypoint's heat map, in pixels
+    image: RenderConfig = field(default_factory=RenderConfig)
+
+    def __post_init__(self):
+        object.__setattr__(self, "channels", tuple(self.channels))
+        if isinstance(self.latent_dim, bool) or not isinstance(self.latent_dim, int) or self.latent_dim < 1:
+            raise ValueError(f"latent_dim must be an integer >= 1; got {self.latent_dim!r}")
+        if not self.channels or any(not isinstance(c, int) or c < 1 for c in self.channels):
+            raise ValueError(f"channels must be a non-empty tuple of integers >= 1; got {self.channels!r}")
+        if self.image.size % (2 ** len(self.channels)):
+            raise ValueError(f"the image side ({self.image.size}) must be divisible by 2 ** {len(self.channels)} "
+                             f"(one halving per conv layer); change image.size or the number of channels")
+
+
+@dataclass(frozen=True)
+class EncoderTrainConfig:
+    """How the autoencoder is fitted: ``reconstruction_objective`` on images of uniformly drawn free states."""
+
+    n_images: int = 20000
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 2e-3
+    val_fraction: float = 0.1
+    seed: int = 0
+
+    def tiny(self) -> "EncoderTrainConfig":
+        return EncoderTrainConfig(n_images=min(self.n_images, 2000), epochs=min(self.epochs, 3),
+                                  batch_size=self.batch_size, lr=self.lr, val_fraction=self.val_fraction, seed=self.seed)
+
+
+class ConvAutoEncoder(nn.Module):
+    """``encode``: images (B, 2, R, R) -> (B, D); ``decode``: (B, D) -> images (B, 2, R, R) (unbounded: clamp to
+    [0, 1] to look at them)."""
+
+    def __init__(self, config: EncoderConfig | None = None):
+        super().__init__()
+        self.config = cfg = config or EncoderConfig()
+        widths = (2,) + cfg.channels
+        self.side = cfg.image.size // 2 ** len(cfg.channels)  # after the convolutions
+        flat = cfg.channels[-1] * self.side ** 2
+        enc = []
+        for c_in, c_out in zip(widths, widths[1:]):
+            enc += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.SiLU()]
+        self.encoder = nn.Sequential(*enc, nn.Flatten(), nn.Linear(flat, cfg.latent_dim))
+        # Keypoint decoder: the latent says where K points are; each is drawn as a Gaussian heat map and small
+        # convolutions paint the picture from the maps. Trap: a transposed-convolution or coordinate-MLP decoder
+        # settles on "draw the wall, no agent" -- a small blob at a continuous position is a sharp function of
+        # the pixel's coordinates, easy to draw from a heat map and hard to learn from scratch.
+        R, hidden, K = cfg.image.size, cfg.decoder_hidden, cfg.keypoints
+        axis = torch.linspace(-1, 1, R)
+        gy, gx = torch.meshgrid(-axis, axis, indexing="ij")  # row 0 is the top, as in pixels.render
+        self.register_buffer("coords", torch.stack([gx, gy], -1))  # (R, R, 2)
+        self.heat_sigma = 2.0 / R * cfg.heat_pixels
+        self.to_keypoints = nn.Linear(cfg.latent_dim, 2 * K)
+        self.decoder = nn.Sequential(nn.Conv2d(K, hidden, 3, padding=1), nn.SiLU(), nn.Conv2d(hidden, 2, 3, padding=1))
+        # what every image shares (the walls of a fixed layout) is learnt once, as an image of its own
+        self.background = nn.Parameter(torch.zeros(1, 2, R, R))
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        R = self.config.image.size
+        if images.ndim != 4 or tuple(images.shape[1:]) != (2, R, R):
+            raise ValueError(f"encode needs images (B, 2, {R}, {R}) (pixels.render with this encoder's image config); "
+                             f"got {tuple(images.shape)}")
+        return self.encoder(images)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        B = latents.shape[0]
+        points = 1.1 * torch.tanh(self.to_keypoints(latents)).reshape(B, -1, 1, 1, 2)  # (B, K, 1, 1, 2)
+        maps = torch.exp(-(self.coords - points).pow(2).sum(-1) / (2 * self.heat_sigma ** 2))  # (B, K, R, R)
+        return self.background + self.decoder(maps)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(images))
+
+
+@torch.no_grad()
+def encode_states(autoencoder: ConvAutoEncoder, states: torch.Tensor, wall: WallConfig, chunk: int = 1024
+                  ) -> torch.Tensor:
+    """(..., 2) states -> (..., D) latents: rendered with the encoder's image config and encoded, a chunk at
+    a time (a batch of 64 x 64 images is large)."""
+    lead = states.shape[:-1]
+    flat = states.reshape(-1, states.shape[-1])
+    device = next(autoencoder.parameters()).device
+    out = [autoencoder.encode(render(flat[i:i + chunk].to(device), wall, autoencoder.config.image))
+           for i in range(0, flat.shape[0], chunk)]
+    return torch.cat(out).reshape(*lead, -1)
+
+
+@dataclass
+class LatentTransitions:
+    """Episodes in latent space: latents (E, T+1, D) and the actions (E, T, A) that moved the real states.
+    ``transitions()`` flattens them like ``data.Dataset`` does, so ``world_model.train_world_model`` fits a
+    latent world model to them unchanged."""
+
+    latents: torch.Tensor
+    actions: torch.Tensor
+
+    def __post_init__(self):
+        if self.latents.ndim != 3 or self.actions.ndim != 3 or self.latents.shape[:2] != (
+                self.actions.shape[0], self.actions.shape[1] + 1):
+            raise ValueError(f"latents must be (E, T+1, D) and actions (E, T, A); got {tuple(self.latents.shape)} "
+                             f"and {tuple(self.actions.shape)}")
+
+    def transitions(self):
+        D, A = self.latents.shape[-1], self.actions.shape[-1]
+        return (self.latents[:, :-1].reshape(-1, D), self.actions.reshape(-1, A), self.latents[:, 1:].reshape(-1, D))
+
+    @classmethod
+    def from_dataset(cls, autoencoder: ConvAutoEncoder, ds: Dataset, wall: WallConfig) -> "LatentTransitions":
+        return cls(encode_states(autoencoder, ds.states, wall), ds.actions)
+
+
+# --------------------------------------------------------------------------------------------
+# Training (cached)
+# --------------------------------------------------------------------------------------------
+def _images_of(states: torch.Tensor, wall: WallConfig, image: RenderConfig) -> torch.Tensor:
+    return render(states, wall, image)
+
+
+def reconstruction_objective(reconstruction: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """The autoencoder's loss: each channel's mean squared error relative to that channel's mean squared
+    intensity, averaged over channels. Trap: a plain pixel MSE is dominated by the wall (thousands of
+    pixels) and an autoencoder can reach a low one by drawing the wall and no agent at all (the blob covers
+    a few pixels); relative errors make forgetting the agent as costly as forgetting the wall."""
+    err = (reconstruction - images).pow(2).mean((0, 2, 3))
+    energy = images.pow(2).mean((0, 2, 3))
+    return (err / (energy + 1e-6)).mean()
+
+
+def train_autoencoder(wall: WallConfig, config: EncoderConfig | None = None,
+                      train_config: EncoderTrainConfig | None = None, device=None, progress: bool = True
+                      ) -> tuple[ConvAutoEncoder, dict]:
+    """Fit a ``ConvAutoEncoder`` by Adam on ``reconstruction_objective`` for images of uniformly drawn free states
+    (``data.sample_free_states``), rendered on the fly; the epoch with the lowest validation loss is kept.
+    Returns (the model, history with train_loss and val_loss per epoch)."""
+    cfg, tc = config or EncoderConfig(), train_config or EncoderTrainConfig()
+    gen = torch.Generator().manual_seed(tc.seed)
+    states = sample_free_states(tc.n_images, gen, wall)
+    n_val = max(1, int(round(tc.val_fraction * len(states))))
+    train_states, val_states = states[n_val:].to(device), states[:n_val].to(device)
+    torch.manual_seed(tc.seed)
+    model = ConvAutoEncoder(cfg).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=tc.epochs)
+    history = {"train_loss": [], "val_loss": []}
+    best, best_state = float("inf"), None
+    for _ in tqdm(range(tc.epochs), desc="training autoencoder", disable=not progress, leave=False):
+        model.train()
+        order = torch.randperm(len(train_states), generator=gen).to(train_states.device)
+        total = 0.0
+        for i in range(0, len(order), tc.batch_size):
+            images = _images_of(train_states[order[i:i + tc.batch_size]], wall, cfg.image)
+            loss = reconstruction_objective(model(images), images)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * images.shape[0]
+        sched.step()
+        history["train_loss"].append(total / len(order))
+        history["val_loss"].append(reconstruction_loss(model, val_states, wall))
+        if history["val_loss"][-1] < best:
+            best = history["val_loss"][-1]
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    return model.eval(), history
+
+
+@torch.no_grad()
+def reconstruction_loss(model: ConvAutoEncoder, states: torch.Tensor, wall: WallConfig, chunk: int = 512) -> float:
+    """``reconstruction_objective`` over the images of ``states`` (averaged over chunks of ``chunk``)."""
+    model.eval()
+    total = 0.0
+    for i in range(0, len(states), chunk):
+        images = render(states[i:i + chunk], wall, model.config.image)
+        total += reconstruction_objective(model(images), images).item() * images.shape[0]
+    return total / len(states)
+
+
+def get_autoencoder(wall: WallConfig, config: EncoderConfig | None = None,
+                    train_config: EncoderTrainConfig | None = None, device=None, progress: bool = True
+                    ) -> tuple[ConvAutoEncoder, dict]:
+    """``train_autoencoder``'s result, loaded from data/encoder-<hash>.pt when cached (validated: the weights
+    fit the stored architecture and are finite), else trained and saved atomically with its wall time."""
+    cfg, tc = config or EncoderConfig(), train_config or EncoderTrainConfig()
+    key = {"wall": wall, "encoder": cfg, "train": tc}
+    path = cache.data_dir() / f"encoder-{cache.config_hash(key)}.pt"
+
+    def create() -> dict:
+        start = time.perf_counter()
+        model, history = train_autoencoder(wall, cfg, tc, device=device, progress=progress)
+        history["train_seconds"] = time.perf_counter() - start
+        return {"state_dict": model.state_dict(), "history": history}
+
+    def restore(payload: dict) -> ConvAutoEncoder:
+        model = ConvAutoEncoder(cfg)
+        try:
+            model.load_state_dict(payload["state_dict"])
+        except (RuntimeError, KeyError) as exc:
+            raise cache.DataFileError(f"{path}: weights do not fit the encoder's architecture ({exc})") from exc
+        if not all(torch.isfinite(p).all() for p in model.state_dict().values()):
+            raise cache.DataFileError(f"{path}: non-finite weights")
+        return model
+
+    payload = cache.load_or_create(path, "encoder", key, create, validate=restore)
+    return restore(payload).eval().to(device), payload["history"]
+
+
+# --------------------------------------------------------------------------------------------
+# What the latent encodes
+# --------------------------------------------------------------------------------------------
+@dataclass
+class PositionProbe:
+    """A linear read-out position = [latent, 1] @ weight, fitted by least squares."""
+
+    weight: torch.Tensor  # (D + 1, 2)
+
+    def __call__(self, latents: torch.Tensor) -> torch.Tensor:
+        ones = torch.ones(*latents.shape[:-1], 1, dtype=latents.dtype, device=latents.device)
+        return torch.cat([latents, ones], -1) @ self.weight.to(latents)
+
+
+def position_probe(latents: torch.Tensor, states: torch.Tensor) -> PositionProbe:
+    """Fit a ``PositionProbe`` on (N, D) latents of (N, 2) states."""
+    ones = torch.ones(latents.shape[0], 1, dtype=latents.dtype)
+    X = torch.cat([latents.cpu(), ones], -1).double()
+    weight = torch.linalg.lstsq(X, states.cpu().double()).solution
+    return PositionProbe(weight.float())
+
+
+def probe_report(probe: PositionProbe, latents: torch.Tensor, states: torch.Tensor) -> dict:
+    """How well ``probe`` reads positions off held-out latents: r2 (per coordinate, mean) and the mean
+    Euclidean error in arena units."""
+    pred = probe(latents.cpu())
+    err = (pred - states.cpu()).norm(dim=-1)
+    ss_res = (pred - states.cpu()).pow(2).sum(0)
+    ss_tot = (states.cpu() - states.cpu().mean(0)).pow(2).sum(0)
+    return {"r2": float((1 - ss_res / ss_tot).mean()), "mean_error": float(err.mean())}

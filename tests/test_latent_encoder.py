@@ -1,0 +1,65 @@
+"""Notebook 09's encoder: shapes, training that lowers the reconstruction error, caching, latent transitions
+for the world model and a linear position probe."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from gbp_utils import latent
+from gbp_utils.data import Dataset
+from gbp_utils.env import WallConfig, sample_tasks
+from gbp_utils.pixels import RenderConfig, render
+from gbp_utils.world_model import TrainConfig, WorldModelConfig, train_world_model
+
+SMALL = latent.EncoderConfig(latent_dim=4, channels=(8, 16), image=RenderConfig(size=16, blob_sigma=0.6))
+QUICK = latent.EncoderTrainConfig(n_images=2000, epochs=6, batch_size=64, lr=1e-2)
+
+
+def test_autoencoder_shapes_and_errors():
+    model = latent.ConvAutoEncoder(SMALL)
+    images = render(torch.zeros(3, 2), WallConfig(), SMALL.image)
+    z = model.encode(images)
+    assert z.shape == (3, 4) and model.decode(z).shape == images.shape
+    with pytest.raises(ValueError, match=r"encode needs images \(B, 2, 16, 16\)"):
+        model.encode(torch.zeros(3, 2, 32, 32))
+    with pytest.raises(ValueError, match="must be divisible by 2 \\*\\* 3"):
+        latent.EncoderConfig(channels=(4, 8, 16), image=RenderConfig(size=20))
+    with pytest.raises(ValueError, match="latent_dim must be an integer >= 1"):
+        latent.EncoderConfig(latent_dim=0)
+
+
+def test_training_lowers_the_error_and_is_cached(data_dir):
+    wall = WallConfig()
+    untrained = latent.ConvAutoEncoder(SMALL)
+    held_out = sample_tasks(100, 5, "eval", wall).starts
+    before = latent.reconstruction_loss(untrained, held_out, wall)
+    model, history = latent.get_autoencoder(wall, SMALL, QUICK, progress=False)
+    after = latent.reconstruction_loss(model, held_out, wall)
+    assert after < 0.5 * before and len(history["val_loss"]) == QUICK.epochs and history["train_seconds"] > 0
+    files = list(data_dir.glob("encoder-*.pt"))
+    assert len(files) == 1
+    again, _ = latent.get_autoencoder(wall, SMALL, QUICK, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    # latents feed the series' world model; a linear probe reads positions back
+    z = latent.encode_states(model, held_out, wall)
+    assert z.shape == (100, 4)
+    probe = latent.position_probe(z[:70], held_out[:70])
+    report = latent.probe_report(probe, z[70:], held_out[70:])
+    assert report["r2"] > 0.5, report  # after a few hundred images the latent already knows where the agent is
+
+
+def test_latent_transitions_train_a_world_model():
+    wall = WallConfig()
+    model = latent.ConvAutoEncoder(SMALL).eval()
+    g = torch.Generator().manual_seed(0)
+    starts = sample_tasks(20, 1, "train", wall).starts
+    actions = 0.3 * (2 * torch.rand(20, 5, 2, generator=g) - 1)
+    states = torch.cat([starts[:, None], starts[:, None] + actions.cumsum(1)], 1)
+    lt = latent.LatentTransitions.from_dataset(model, Dataset(states, actions), wall)
+    s, a, s_next = lt.transitions()
+    assert s.shape == (100, 4) and a.shape == (100, 2) and s_next.shape == (100, 4)
+    wm = train_world_model(lt, None, WorldModelConfig(hidden=8, n_blocks=1), TrainConfig(epochs=1), progress=False).model
+    assert wm.state_dim == 4 and wm(s, a).shape == (100, 4)
+    with pytest.raises(ValueError, match=r"latents must be \(E, T\+1, D\)"):
+        latent.LatentTransitions(torch.zeros(2, 5, 4), torch.zeros(2, 5, 2))
