@@ -276,3 +276,58 @@ def probe_report(probe: PositionProbe, latents: torch.Tensor, states: torch.Tens
     ss_res = (pred - states.cpu()).pow(2).sum(0)
     ss_tot = (states.cpu() - states.cpu().mean(0)).pow(2).sum(0)
     return {"r2": float((1 - ss_res / ss_tot).mean()), "mean_error": float(err.mean())}
+
+
+# --------------------------------------------------------------------------------------------
+# Planning from pixels
+# --------------------------------------------------------------------------------------------
+class PixelWorldModel(nn.Module):
+    """The paper's setting in one module: observations are images of the states (``pixels.render``), the
+    frozen ``autoencoder`` encodes them, and ``latent_model`` (a ``world_model.WorldModel`` of latents)
+    predicts the next latent from the latent and the action. Planners plan in latent space toward the goal
+    image's latent (``make_planner``), while the control loop, the cached runs and the evaluation keep
+    working with real states: the planner only ever sees the states' images.
+
+    ``forward(states, actions)`` is the predicted next latent; ``transition_error`` the latent error
+    ||f(E(x_s), a) - E(x_s')||, so a run's gap ratio (``evaluation.evaluate``) compares latent errors where
+    the planner went with latent errors on expert data."""
+
+    differentiable = True
+
+    def __init__(self, autoencoder: ConvAutoEncoder, latent_model, wall: WallConfig):
+        super().__init__()
+        self.autoencoder, self.latent_model, self.wall = autoencoder.eval(), latent_model.eval(), wall
+        for p in self.autoencoder.parameters():
+            p.requires_grad_(False)
+        self.config = {"encoder": autoencoder.config, "latent_model": latent_model.config, "wall": wall}
+
+    def encode(self, states: torch.Tensor) -> torch.Tensor:
+        """(..., 2) states -> (..., D) latents of their images."""
+        return encode_states(self.autoencoder, states, self.wall)
+
+    def forward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.latent_model(self.encode(states), actions)
+
+    @torch.no_grad()
+    def transition_error(self, states, actions, next_states) -> torch.Tensor:
+        return (self.latent_model(self.encode(states), actions) - self.encode(next_states)).norm(dim=-1)
+
+    def make_planner(self, config, action_bound: float) -> "LatentPlanner":
+        return LatentPlanner(self, config, action_bound)
+
+
+class LatentPlanner:
+    """``planner(starts, goals, horizon, warm_start=None) -> Plan`` for ``control.execute``: encodes the
+    images of the starts and of the goals, plans in latent space with ``planners.make_planner(latent_model,
+    config, action_bound)`` and returns that plan (actions are real moves; ``predicted_states`` are latents).
+    The encoder's two passes per plan are not counted as world-model evaluations."""
+
+    def __init__(self, model: PixelWorldModel, config, action_bound: float):
+        from .planners import make_planner
+        self.model = model
+        self.inner = make_planner(model.latent_model, config, action_bound)
+
+    def __call__(self, starts, goals, horizon, warm_start=None, trace=False):
+        with torch.no_grad():
+            z_start, z_goal = self.model.encode(starts), self.model.encode(goals)
+        return self.inner(z_start, z_goal, horizon, warm_start=warm_start, trace=trace)

@@ -345,7 +345,12 @@ def make_planner(world_model, config, action_bound: float):
     """The planner for a config: ``GBPConfig`` -> ``GBPPlanner``; ``sampling.CEMConfig`` /
     ``MPPIConfig`` / ``GDCEMConfig`` -> ``CEMPlanner`` / ``MPPIPlanner`` / ``GDCEMPlanner`` (the most
     specific config class wins: a GDCEMConfig is a CEMConfig too). ``action_bound``: ``wall.max_step``.
+    A model that plans somewhere else than in its inputs' space (``latent.PixelWorldModel``: observations in,
+    latents inside) builds its own planner with a ``make_planner(config, action_bound)`` method.
     """
+    own = getattr(world_model, "make_planner", None)
+    if own is not None:
+        return own(config, action_bound)
     if isinstance(config, GBPConfig):
         return GBPPlanner(world_model, config, action_bound)
     from . import sampling  # at call time: sampling builds on this module, so it cannot be imported above

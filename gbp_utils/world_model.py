@@ -312,9 +312,14 @@ def normalised_loss(model: WorldModel, ds: Dataset) -> float:
 # --------------------------------------------------------------------------------------------
 @torch.no_grad()
 def one_step_error(model: nn.Module, ds: Dataset) -> torch.Tensor:
-    """(N,) Euclidean error ||f(s, a) - s'|| of every transition of ``ds``."""
+    """(N,) Euclidean error ||f(s, a) - s'|| of every transition of ``ds``. A model that predicts something
+    else than states (``latent.PixelWorldModel``: latents) measures it in its own space, with its
+    ``transition_error(s, a, s')``."""
     device = next(model.parameters()).device
     s, a, s_next = (x.to(device) for x in ds.transitions())
+    own = getattr(model, "transition_error", None)
+    if own is not None:
+        return own(s, a, s_next).cpu()
     return (model(s, a) - s_next).norm(dim=-1).cpu()
 
 

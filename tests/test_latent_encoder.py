@@ -63,3 +63,27 @@ def test_latent_transitions_train_a_world_model():
     assert wm.state_dim == 4 and wm(s, a).shape == (100, 4)
     with pytest.raises(ValueError, match=r"latents must be \(E, T\+1, D\)"):
         latent.LatentTransitions(torch.zeros(2, 5, 4), torch.zeros(2, 5, 2))
+
+
+def test_a_pixel_world_model_runs_through_the_series_control_and_evaluation(data_dir):
+    from gbp_utils import experiments
+    from gbp_utils.control import OPEN_LOOP, Execution
+    from gbp_utils.evaluation import evaluate
+    from gbp_utils.planners import GBPConfig
+    from gbp_utils.sampling import CEMConfig
+    wall = WallConfig()
+    torch.manual_seed(0)
+    ae = latent.ConvAutoEncoder(SMALL).eval()
+    lm = __import__("gbp_utils").WorldModel(WorldModelConfig(hidden=8, n_blocks=1), state_dim=4).eval()
+    model = latent.PixelWorldModel(ae, lm, wall)
+    tasks = sample_tasks(3, 0, "eval", wall)
+    for config, execution in ((GBPConfig(init="gaussian", restarts=2, iterations=3), OPEN_LOOP),
+                              (CEMConfig(init="zeros", population=8, elites=2, iterations=2), Execution("mpc", replan_every=10))):
+        ep = experiments.run(model, config, tasks, execution, wall)
+        assert ep.states.shape == (3, wall.max_steps + 1, 2) and ep.first_plan_states.shape[-1] == 4
+        report = evaluate("pixels", ep, tasks, wall, model, reference_error=1.0)
+        assert report.wm_error >= 0 and report.wm_error_ratio == report.wm_error
+    assert len(list(data_dir.glob("episodes-*.pt"))) == 2  # cached like any run
+    z = model.encode(tasks.starts)
+    expect = (lm(z, torch.zeros(3, 2)) - model.encode(tasks.starts)).norm(dim=-1)
+    torch.testing.assert_close(model.transition_error(tasks.starts, torch.zeros(3, 2), tasks.starts), expect)
