@@ -20,6 +20,8 @@ Notebooks narrate and call into this package; every piece of logic lives here, o
   ``pessimism``: notebook 11's study of pessimistic planning (members, matched compute, tuning, test runs);
 * ``pixels``: top-down images of the world (batched, differentiable renderer) for planning from pixels;
   ``latent``: an image autoencoder trained on them, latent transitions and a linear position probe;
+* ``momentum``: a harder world (position and velocity, accelerations, contact that stops the normal motion)
+  and its expert;
 * ``plotting`` and ``widgets``: figures (one colour-blind-safe ``PALETTE``, two concept diagrams) and
   interactive demos; ``cache``: files under data/; ``reproduce``: re-execute the notebooks;
 * ``exercises``: the checks of the graded exercises; ``course``: the student edition of the notebooks
