@@ -221,31 +221,39 @@ class WallEnv:
             t_hit = torch.where(closer, t_enter, t_hit)
             hit_axis = torch.where(closer, axis, hit_axis)
             hit_value = torch.where(closer, face, hit_value)
-        # 2) first contact with the arena border (the arena is convex: an exit time per axis).
-        h = wall.half_size
-        for axis in range(2):
-            da = d[:, axis]
-            bound = torch.where(da > 0, torch.full_like(da, h), torch.full_like(da, -h))
-            t_exit = torch.where(da != 0, (bound - p[:, axis]) / da.where(da != 0, torch.ones_like(da)), 2.0)
-            closer = t_exit < t_hit
-            t_hit = torch.where(closer, t_exit.clamp(min=0.0), t_hit)
-            hit_axis = torch.where(closer, axis, hit_axis)
-            hit_value = torch.where(closer, bound, hit_value)
-        nxt = p + t_hit[:, None] * d
-        # 3) Trap: rounding in p + t*d can land a hair inside the wall; put the contact coordinate
-        #    exactly on the face so the agent is never inside.
-        for axis in range(2):
-            on_face = hit_axis == axis
-            nxt[:, axis] = torch.where(on_face, hit_value, nxt[:, axis])
-        # A move that ends exactly on a face (t = 1) is not a hit, yet p + d may round inside.
-        # Put such points back on the face of the box they came from.
-        for x0, x1, y0, y1 in wall.collision_boxes():
-            x, y = nxt[:, 0], nxt[:, 1]
-            inside = (x > x0) & (x < x1) & (y > y0) & (y < y1)
-            nxt[:, 0] = torch.where(inside & (p[:, 0] <= x0), x0, torch.where(inside & (p[:, 0] >= x1), x1, x))
-            from_below_or_above = inside & (p[:, 0] > x0) & (p[:, 0] < x1)
-            nxt[:, 1] = torch.where(from_below_or_above, torch.where(p[:, 1] <= y0, y0, y1), y)
-        return nxt.clamp(-h, h)
+        # 2) first contact with the arena border, 3) the move, with contacts exactly on their faces
+        return finish_move(p, d, wall.half_size, t_hit, hit_axis, hit_value, wall.collision_boxes())
+
+
+def finish_move(p: torch.Tensor, d: torch.Tensor, h: float, t_hit, hit_axis, hit_value, boxes) -> torch.Tensor:
+    """The end of a swept move p -> p + d (B, S) given the first wall contact (t_hit in [0, 1], its axis, -1
+    for none, and its face coordinate, all (B,)): the arena border as a last obstacle, then the move, with
+    every contact exactly on its face. ``boxes``: (x0, x1, y0, y1) per solid piece, numbers or (B,) tensors
+    (per-task walls, ``layouts``)."""
+    # the arena border (the arena is convex: an exit time per axis)
+    for axis in range(2):
+        da = d[:, axis]
+        bound = torch.where(da > 0, torch.full_like(da, h), torch.full_like(da, -h))
+        t_exit = torch.where(da != 0, (bound - p[:, axis]) / da.where(da != 0, torch.ones_like(da)), 2.0)
+        closer = t_exit < t_hit
+        t_hit = torch.where(closer, t_exit.clamp(min=0.0), t_hit)
+        hit_axis = torch.where(closer, axis, hit_axis)
+        hit_value = torch.where(closer, bound, hit_value)
+    nxt = p + t_hit[:, None] * d
+    # Trap: rounding in p + t*d can land a hair inside the wall; put the contact coordinate
+    # exactly on the face so the agent is never inside.
+    for axis in range(2):
+        on_face = hit_axis == axis
+        nxt[:, axis] = torch.where(on_face, hit_value, nxt[:, axis])
+    # A move that ends exactly on a face (t = 1) is not a hit, yet p + d may round inside.
+    # Put such points back on the face of the box they came from.
+    for x0, x1, y0, y1 in boxes:
+        x, y = nxt[:, 0], nxt[:, 1]
+        inside = (x > x0) & (x < x1) & (y > y0) & (y < y1)
+        nxt[:, 0] = torch.where(inside & (p[:, 0] <= x0), x0, torch.where(inside & (p[:, 0] >= x1), x1, x))
+        from_below_or_above = inside & (p[:, 0] > x0) & (p[:, 0] < x1)
+        nxt[:, 1] = torch.where(from_below_or_above, torch.where(p[:, 1] <= y0, y0, y1), y)
+    return nxt.clamp(-h, h)
 
 
 @functools.lru_cache(maxsize=16)
