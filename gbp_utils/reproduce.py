@@ -201,8 +201,12 @@ def discover_notebooks(notebooks_dir: Path, only: set[str] | None = None) -> lis
 
 
 def _kernel_environment(fast: bool) -> dict[str, str]:
-    """Environment for the kernel process: single-threaded, fast flag set or cleared."""
+    """Environment for the kernel process: single-threaded, fast flag set or cleared, and this repository
+    first on ``PYTHONPATH``. Trap: a kernel started in notebooks/ imports whatever ``gbp_utils`` is installed;
+    from a second clone (a rebuild, a CI checkout) that is another working tree, whose figures/ and README
+    the notebooks would then rewrite. With the repository first, a run uses and writes its own tree."""
     env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     env["OMP_NUM_THREADS"] = "1"
     env["MKL_NUM_THREADS"] = "1"
     # Without MPLBACKEND, ipykernel selects the inline backend, so figures are

@@ -294,3 +294,14 @@ def test_notebook_11_cache_jobs_wait_for_seed_0_which_chooses_the_settings(tmp_p
     assert seen == {"seed": 2}
     with pytest.raises(ValueError, match="no cache job for notebook '05'"):
         reproduce._prefill("05")
+
+
+def test_kernels_import_the_package_of_the_repository_they_run(monkeypatch):
+    """A rebuild from a second clone must not import (and write the figures and README of) another tree."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(["/somewhere/else", ""]))
+    env = reproduce._kernel_environment(fast=False)
+    parts = env["PYTHONPATH"].split(os.pathsep)
+    assert parts == [str(reproduce.REPO_ROOT), "/somewhere/else"]
+    assert (reproduce.REPO_ROOT / "gbp_utils" / "__init__.py").exists()
+    monkeypatch.delenv("PYTHONPATH")
+    assert reproduce._kernel_environment(fast=True)["PYTHONPATH"] == str(reproduce.REPO_ROOT)
