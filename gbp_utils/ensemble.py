@@ -218,8 +218,6 @@ class EnsembleWorldModel(nn.Module):
         act = self._act
         x = torch.cat([(states - self.state_mean[:, None]) / self.state_std[:, None],
                        ((actions - self.action_mean[:, None]) / self.action_std[:, None])], -1)
-        if x.shape[0] != self.members:  # (1, B, .) broadcast over members
-            x = x.expand(self.members, *x.shape[1:])
         h = act(torch.baddbmm(self.inp_0_bias[:, None], x, self.inp_0_weight.transpose(1, 2)))
         for i in range(self.spec.model.n_blocks):
             w, b = getattr(self, f"blocks_{i}_0_weight"), getattr(self, f"blocks_{i}_0_bias")

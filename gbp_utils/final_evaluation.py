@@ -339,6 +339,11 @@ def _outcomes(model: str, planner: str, seed: int, ep, tasks, wall) -> list[dict
              "success": int(ok[i]), "final_distance": float(final[i])} for i in range(len(tasks))]
 
 
+def planner_for_seed(config, seed: int):
+    """A planner config of training seed ``seed``: its restarts and samples drawn anew (seed + ``seed``)."""
+    return dataclasses.replace(config, seed=config.seed + seed)
+
+
 def run_final_evaluation(presets, config: FinalConfig, device=None, progress: bool = True, write: bool = True):
     """Evaluate every model x planner x seed of ``config`` (each run cached in data/), plus the reference
     rows. Returns a pandas DataFrame with ``COLUMNS`` and, if ``write``, writes it to ``csv_path()``
@@ -360,7 +365,7 @@ def run_final_evaluation(presets, config: FinalConfig, device=None, progress: bo
         _, expert_val = training_split([Q.expert_data], Q.train)
         refs = {m: reference_error(model, expert_val) for m, model in models.items()}
         for m, pname, (pcfg, execution) in jobs:
-            pcfg = dataclasses.replace(pcfg, seed=pcfg.seed + seed)  # the planner's restarts and samples, too
+            pcfg = planner_for_seed(pcfg, seed)
             ep = experiments.run(models[m], pcfg, tasks, execution, wall)
             rows.append(_row(m, pname, seed, tasks.split, evaluate(f"{m}, {pname}", ep, tasks, wall, models[m], refs[m])))
             outcomes += _outcomes(m, pname, seed, ep, tasks, wall)

@@ -154,10 +154,6 @@ class LatentTransitions:
 # --------------------------------------------------------------------------------------------
 # Training (cached)
 # --------------------------------------------------------------------------------------------
-def _images_of(states: torch.Tensor, wall: WallConfig, image: RenderConfig) -> torch.Tensor:
-    return render(states, wall, image)
-
-
 def reconstruction_objective(reconstruction: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
     """The autoencoder's loss: each channel's mean squared error relative to that channel's mean squared
     intensity, averaged over channels. Trap: a plain pixel MSE is dominated by the wall (thousands of
@@ -190,7 +186,7 @@ def train_autoencoder(wall: WallConfig, config: EncoderConfig | None = None,
         order = torch.randperm(len(train_states), generator=gen).to(train_states.device)
         total = 0.0
         for i in range(0, len(order), tc.batch_size):
-            images = _images_of(train_states[order[i:i + tc.batch_size]], wall, cfg.image)
+            images = render(train_states[order[i:i + tc.batch_size]], wall, cfg.image)
             loss = reconstruction_objective(model(images), images)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 from .env import STATE_DIM, TaskSet, WallConfig, finish_move
+from .policies import CORNER_INSET, _walk_polyline
 
 _STREAM = 7  # the layouts' own seed stream (numpy SeedSequence key), apart from the task splits'
 _SPLIT_KEYS = {"train": 0, "tune": 1, "eval": 2, "test": 3}
-CORNER_INSET = 0.05  # as policies.CORNER_INSET: door corners as waypoints sit this far inside the opening
 
 
 @dataclass(frozen=True)
@@ -199,17 +199,7 @@ def oracle_policy(layouts: Layouts, wall: WallConfig):
     """Walk the per-task shortest path at full speed, re-planned every step: ``policy(states, goals)``."""
     def policy(states, goals):
         waypoints, _ = shortest_path(states, goals, layouts, wall.half_size)
-        pos, budget = states.clone(), torch.full_like(states[:, 0], wall.max_step)
-        first = None
-        for k in range(waypoints.shape[1]):
-            seg = waypoints[:, k] - pos
-            need = seg.abs().amax(-1)
-            frac = torch.where(need > 0, (budget / need.clamp(min=1e-12)).clamp(max=1.0), torch.zeros_like(need))
-            pos = pos + frac[:, None] * seg
-            budget = budget - frac * need
-            first = pos.clone() if first is None else first
-        cut = segment_blocked(states, pos, layouts, wall.half_size)  # never cut a corner through a wall
-        return (torch.where(cut[:, None], first, pos) - states).clamp(-wall.max_step, wall.max_step)
+        return _walk_polyline(states, waypoints, wall, blocked=lambda a, b: segment_blocked(a, b, layouts, wall.half_size))
 
     return policy
 

@@ -160,16 +160,11 @@ def study_variants(members: int, beta: float) -> tuple:
 # --------------------------------------------------------------------------------------------
 # Runs
 # --------------------------------------------------------------------------------------------
-def _planner_for_seed(config, seed: int):
-    # notebook 08's rule: a training seed's planner draws its restarts and samples anew
-    return dataclasses.replace(config, seed=config.seed + seed)
-
-
 def run_variant(presets, seed: int, kind: str, planner: str, variant: Variant, tasks, device=None):
     """Run (or load) one variant of ``kind`` x ``planner`` (a ``study_planners`` name) on ``tasks``:
     (episodes, world model)."""
     config, execution = study_planners(presets)[planner]
-    config = _planner_for_seed(scaled_planner(config, variant.budget), seed)
+    config = FE.planner_for_seed(scaled_planner(config, variant.budget), seed)  # as notebook 08 plans
     model = (single_model(presets, seed, kind, device) if not variant.members
              else ensemble_model(presets, seed, kind, variant.members, variant.beta, device))
     return experiments.run(model, config, tasks, execution, presets.wall), model

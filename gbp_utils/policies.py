@@ -15,7 +15,7 @@ from .env import WallConfig, straight_line_blocked
 CORNER_INSET = 0.05
 
 
-def _walk_polyline(states: torch.Tensor, waypoints: torch.Tensor, wall: WallConfig) -> torch.Tensor:
+def _walk_polyline(states: torch.Tensor, waypoints: torch.Tensor, wall: WallConfig, blocked=None) -> torch.Tensor:
     """Action that walks along states -> waypoints[:, 0] -> waypoints[:, 1] -> ... as far as one
     step allows. The step limit is per component (an L-infinity ball), so L-inf lengths are spent.
 
@@ -24,6 +24,8 @@ def _walk_polyline(states: torch.Tensor, waypoints: torch.Tensor, wall: WallConf
 
     Args:
         states: (B, S); waypoints: (B, K, S). Returns actions (B, A), each |component| <= max_step.
+        blocked: ``blocked(a, b) -> (B,)`` whether segments a -> b hit a wall (default:
+            ``env.straight_line_blocked`` with ``wall``; ``layouts`` passes its per-task walls).
     """
     max_step = wall.max_step
     pos = states.clone()
@@ -37,7 +39,7 @@ def _walk_polyline(states: torch.Tensor, waypoints: torch.Tensor, wall: WallConf
         budget = budget - frac * need
         if first_leg is None:
             first_leg = pos.clone()
-    cuts_wall = straight_line_blocked(states, pos, wall)
+    cuts_wall = straight_line_blocked(states, pos, wall) if blocked is None else blocked(states, pos)
     pos = torch.where(cuts_wall[:, None], first_leg, pos)
     return (pos - states).clamp(-max_step, max_step)
 

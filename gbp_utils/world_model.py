@@ -257,12 +257,12 @@ def train_world_model(train: Dataset, val: Dataset | None, model_config: WorldMo
     """
     tc = train_config or TrainConfig()
     torch.manual_seed(tc.seed)
+    s, a, s_next = train.transitions()
     if model is None:
-        s, a, _ = train.transitions()
         model = WorldModel(model_config, state_dim=s.shape[-1], action_dim=a.shape[-1])
-        model.fit_normaliser(*train.transitions())
+        model.fit_normaliser(s, a, s_next)
     model = model.to(device)
-    s, a, s_next = (x.to(device) for x in train.transitions())
+    s, a, s_next = (x.to(device) for x in (s, a, s_next))
     N = s.shape[0]
     if weights is not None and tuple(weights.shape) != (N,):
         raise ValueError(f"weights must have one entry per transition, shape ({N},); got {tuple(weights.shape)}")
