@@ -8,11 +8,14 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
+from gbp_utils import layouts as L
 from gbp_utils.env import WallConfig, sample_tasks
 from gbp_utils.gym_env import WallDoorEnv
+from gbp_utils.momentum import MomentumConfig, momentum_expert
 from gbp_utils.policies import oracle_policy
 
 ENV_ID = "GbpTestWallDoor-v0"
+TWO_WALLS = L.LayoutConfig(second_wall_x=2.5, door_center=(-2.5, 2.5))
 
 
 @pytest.fixture
@@ -35,10 +38,14 @@ def oracle_action(obs: np.ndarray, cfg=WallConfig()) -> np.ndarray:
     return oracle_policy(cfg)(t[:, :2], t[:, 2:])[0].numpy()
 
 
-def test_check_env_passes_without_warnings(registered):
-    """check_env on the unwrapped env of gym.make: made through a spec, so the render and close checks
-    run too (a bare WallDoorEnv() passes as well but gymnasium then warns it cannot test render modes)."""
-    made = gym.make(registered)
+@pytest.mark.parametrize("kwargs", ["point world", "momentum", "layouts", "two walls"])
+def test_check_env_passes_without_warnings(registered, kwargs):
+    """check_env on the unwrapped env of gym.make, for the point world and each harder world of notebook 10:
+    made through a spec, so the render and close checks run too (a bare WallDoorEnv() passes as well but
+    gymnasium then warns it cannot test render modes)."""
+    kwargs = {"point world": {}, "momentum": {"momentum": MomentumConfig()}, "layouts": {"layouts": L.LayoutConfig()},
+              "two walls": {"layouts": TWO_WALLS}}[kwargs]
+    made = gym.make(registered, **kwargs)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         check_env(made.unwrapped)
@@ -191,3 +198,100 @@ def test_sampled_tasks_match_the_batched_sampler():
     rng = np.random.default_rng(5)
     task = sample_tasks(1, int(rng.integers(2**31 - 1)), "tune")
     np.testing.assert_array_equal(obs, np.concatenate([task.starts[0].numpy(), task.goals[0].numpy()]))
+
+
+# --------------------------------------------------------------------------------------------
+# The harder worlds of notebook 10: momentum and per-episode layouts
+# --------------------------------------------------------------------------------------------
+
+
+def test_momentum_observes_velocity_starts_at_rest_and_keeps_moving():
+    m = MomentumConfig(max_accel=0.2, damping=0.1)
+    e = WallDoorEnv(momentum=m)
+    assert e.observation_space.shape == (6,) and np.all(e.action_space.high == 0.2)
+    obs, _ = e.reset(options={"start": [-3.0, 1.0], "goal": [3.0, 1.0]})
+    np.testing.assert_allclose(obs, [-3.0, 1.0, 0.0, 0.0, 3.0, 1.0])
+    obs, *_ = e.step(np.array([1.0, 0.0], dtype=np.float32))  # clipped to 0.2
+    np.testing.assert_allclose(obs[:4], [-2.8, 1.0, 0.2, 0.0], atol=1e-6)
+    obs, *_ = e.step(np.zeros(2, dtype=np.float32))  # coasts: damped, not stopped
+    np.testing.assert_allclose(obs[:4], [-2.8 + 0.18, 1.0, 0.18, 0.0], atol=1e-6)
+
+
+def test_momentum_stops_at_the_wall_and_zeroes_the_normal_velocity():
+    e = WallDoorEnv(momentum=MomentumConfig(max_accel=0.5, damping=0.0))
+    e.reset(options={"start": [-0.5, 3.0], "goal": [3.0, 3.0]})
+    obs, *_ = e.step(np.array([0.5, 0.3], dtype=np.float32))
+    np.testing.assert_allclose(obs[0], -0.2, atol=1e-6)  # on the wall's left face
+    assert obs[2] == 0.0 and obs[3] == pytest.approx(0.3)  # into the face: zeroed; along it: kept
+
+
+def successes(e: WallDoorEnv, act, seeds) -> int:
+    """Episodes of ``e`` (reset with each seed) that ``act(obs, env) -> action`` brings to the goal."""
+    count = 0
+    for seed in seeds:
+        obs, _ = e.reset(seed=seed)
+        for _ in range(e.wall.max_steps):
+            obs, _, terminated, truncated, info = e.step(act(torch.as_tensor(obs)[None], e))
+            if terminated or truncated:
+                break
+        count += info["success"]
+    return count
+
+
+def test_the_momentum_expert_succeeds_through_the_wrapper():
+    e = WallDoorEnv(momentum=MomentumConfig(), split="tune")
+    policy = momentum_expert(e.wall, e.momentum, noise_std=0.0)
+    assert successes(e, lambda t, _: policy(t[:, :4], t[:, 4:6])[0].numpy(), range(20)) == 20
+
+
+def test_layouts_observe_the_doors_and_reset_matches_the_batched_sampler():
+    e = WallDoorEnv(layouts=TWO_WALLS, split="tune")
+    assert e.observation_space.shape == (8,)
+    obs, _ = e.reset(seed=11)
+    rng = np.random.default_rng(11)
+    tasks, lay = L.sample_layout_tasks(1, int(rng.integers(2**31 - 1)), "tune", TWO_WALLS, e.wall)
+    np.testing.assert_array_equal(obs, np.concatenate([tasks.starts[0], tasks.goals[0], lay.features()[0]]))
+    np.testing.assert_array_equal(e.layout.door_low, lay.door_low)
+    assert len({tuple(e.reset(seed=s)[0][4:]) for s in range(10)}) == 10  # a new layout per episode
+
+
+@pytest.mark.parametrize("config", [L.LayoutConfig(), TWO_WALLS], ids=["one-wall", "two-walls"])
+def test_the_layout_oracle_succeeds_on_seeded_resets(config):
+    e = WallDoorEnv(layouts=config)
+    assert successes(e, lambda t, env: L.oracle_policy(env.layout, env.wall)(t[:, :2], t[:, 2:4])[0].numpy(),
+                     range(20)) == 20
+
+
+def test_layout_options_set_the_doors_and_the_wall_follows_them():
+    e = WallDoorEnv(layouts=L.LayoutConfig())
+    obs, _ = e.reset(options={"start": [-0.5, 3.0], "goal": [3.0, 3.0], "doors": [[3.0, 1.0]]})
+    np.testing.assert_allclose(obs, [-0.5, 3.0, 3.0, 3.0, 3.0, 1.0])
+    obs, *_ = e.step(np.array([0.5, 0.0], dtype=np.float32))  # y = 3 is this episode's door: no wall
+    np.testing.assert_allclose(obs[:2], [0.0, 3.0], atol=1e-6)
+    e.reset(options={"start": [-0.5, 0.0], "goal": [3.0, 3.0], "doors": [[3.0, 1.0]]})
+    obs, *_ = e.step(np.array([0.5, 0.0], dtype=np.float32))  # y = 0, the fixed world's door, is solid here
+    np.testing.assert_allclose(obs[:2], [-0.2, 0.0], atol=1e-6)
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"start": [-3.0, 2.0], "goal": [3.0, 2.0]}, r"exactly \['doors', 'goal', 'start'\]"),
+    ({"start": [-3.0, 2.0], "goal": [3.0, 2.0], "doors": [0.0]}, "'doors' must be 1 \\(centre, width\\) pair"),
+    ({"start": [-3.0, 2.0], "goal": [3.0, 2.0], "doors": [[0.0, -1.0]]}, "width > 0 inside the arena"),
+    ({"start": [-3.0, 2.0], "goal": [3.0, 2.0], "doors": [[4.8, 1.0]]}, "width > 0 inside the arena"),
+    ({"start": [0.0, 0.0], "goal": [3.0, 2.0], "doors": [[3.0, 1.0]]}, "must lie in free space"),  # in this wall
+])
+def test_bad_layout_options_raise_and_leave_the_episode_alone(options, match):
+    e = WallDoorEnv(layouts=L.LayoutConfig())
+    before, _ = e.reset(seed=3)
+    with pytest.raises(ValueError, match=match):
+        e.reset(options=options)
+    np.testing.assert_array_equal(e._obs(), before)
+
+
+def test_momentum_and_layouts_together_or_wrong_types_raise():
+    with pytest.raises(ValueError, match="pass one of them"):
+        WallDoorEnv(momentum=MomentumConfig(), layouts=L.LayoutConfig())
+    with pytest.raises(TypeError, match="momentum must be a MomentumConfig"):
+        WallDoorEnv(momentum=0.2)
+    with pytest.raises(TypeError, match="layouts must be a LayoutConfig"):
+        WallDoorEnv(layouts={"second_wall_x": 2.0})
