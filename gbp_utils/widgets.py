@@ -1197,7 +1197,7 @@ def show_pessimism(ensemble, beta: float, planner: str, start_x: float, start_y:
     return out
 
 
-BETA_OPTIONS = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+BETA_OPTIONS = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 
 
 def pessimism_explorer(ensemble, configs: dict, wall: WallConfig | None = None, start=(-3.0, 3.0),
