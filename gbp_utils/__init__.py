@@ -22,7 +22,8 @@ Notebooks narrate and call into this package; every piece of logic lives here, o
   ``latent``: an image autoencoder trained on them, latent transitions and a linear position probe;
 * ``momentum``: a harder world (position and velocity, accelerations, contact that stops the normal motion)
   and its expert; ``layouts``: worlds whose doors (and an optional second wall) change per task, with
-  per-task physics, oracle and task sampling;
+  per-task physics, oracle and task sampling; ``worlds``: either option behind one interface (``World``: its
+  env, state size, action bound, tasks, expert, oracle, play data, success on positions);
 * ``plotting`` and ``widgets``: figures (one colour-blind-safe ``PALETTE``, two concept diagrams) and
   interactive demos; ``cache``: files under data/; ``reproduce``: re-execute the notebooks;
 * ``exercises``: the checks of the graded exercises; ``course``: the student edition of the notebooks

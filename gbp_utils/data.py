@@ -55,8 +55,14 @@ class Dataset:
 
     def __post_init__(self):
         validate_tensors(self.states, self.actions)
-        if self.goals is not None and tuple(self.goals.shape) != (self.n_episodes, STATE_DIM):
-            raise ValueError(f"dataset goals must be (E, {STATE_DIM}); got {tuple(self.goals.shape)}")
+        if self.goals is not None and tuple(self.goals.shape) != (self.n_episodes, self.state_dim):
+            raise ValueError(f"dataset goals must be (E, S) = {(self.n_episodes, self.state_dim)}; got "
+                             f"{tuple(self.goals.shape)}")
+
+    @property
+    def state_dim(self) -> int:
+        """S: 2 in the point world (x, y); more in the harder worlds of notebook 10 (``worlds``)."""
+        return self.states.shape[-1]
 
     @property
     def final_states(self) -> torch.Tensor:
@@ -73,9 +79,9 @@ class Dataset:
 
     def transitions(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(states, actions, next_states), each (N, ·) with N = E * T."""
-        s = self.states[:, :-1].reshape(-1, STATE_DIM)
+        s = self.states[:, :-1].reshape(-1, self.state_dim)
         a = self.actions.reshape(-1, ACTION_DIM)
-        s_next = self.states[:, 1:].reshape(-1, STATE_DIM)
+        s_next = self.states[:, 1:].reshape(-1, self.state_dim)
         return s, a, s_next
 
     def split(self, val_fraction: float, seed: int = 0) -> tuple["Dataset", "Dataset"]:
@@ -108,8 +114,9 @@ def validate_tensors(states, actions) -> None:
             raise ValueError(f"dataset {name} must be float32; got {x.dtype}")
         if not torch.isfinite(x).all():
             raise ValueError(f"dataset {name} contains NaN or inf values")
-    if states.ndim != 3 or states.shape[-1] != STATE_DIM:
-        raise ValueError(f"dataset states must be (E, T+1, {STATE_DIM}); got {tuple(states.shape)}")
+    if states.ndim != 3 or states.shape[-1] < STATE_DIM:
+        raise ValueError(f"dataset states must be (E, T+1, S) with S >= {STATE_DIM} (x, y first); got "
+                         f"{tuple(states.shape)}")
     E, T1, _ = states.shape
     if tuple(actions.shape) != (E, T1 - 1, ACTION_DIM):
         raise ValueError(f"dataset actions must be (E, T, {ACTION_DIM}) = {(E, T1 - 1, ACTION_DIM)} to "
@@ -161,14 +168,21 @@ def generate_play_data(config: DataConfig) -> Dataset:
 
     a_t = rho * a_{t-1} + sqrt(1 - rho^2) * max_step * xi_t (then clipped), xi ~ N(0, I).
     """
-    env = WallEnv(config.wall)
     gen = torch.Generator().manual_seed(10_000 + config.seed)  # differs from the expert's stream
-    E, T, m, rho = config.n_episodes, config.episode_len, config.wall.max_step, config.persistence
-    s = sample_free_states(E, gen, config.wall)
-    a = m * torch.randn(E, ACTION_DIM, generator=gen)
+    starts = sample_free_states(config.n_episodes, gen, config.wall)
+    return random_walk(WallEnv(config.wall), starts, config.wall.max_step, config.persistence, config.episode_len, gen)
+
+
+def random_walk(env, starts: torch.Tensor, bound: float, persistence: float, steps: int,
+                generator: torch.Generator) -> Dataset:
+    """Persistent random actions from ``starts`` (E, S) in ``env`` (anything with ``step`` and ``clip_actions``):
+    a_0 = bound * xi_0, a_t = rho * a_{t-1} + sqrt(1 - rho^2) * bound * xi_t, each clipped when applied."""
+    E, rho = starts.shape[0], persistence
+    s = starts
+    a = bound * torch.randn(E, ACTION_DIM, generator=generator)
     states, actions = [s], []
-    for _ in range(T):
-        a = rho * a + math.sqrt(1 - rho ** 2) * m * torch.randn(E, ACTION_DIM, generator=gen)
+    for _ in range(steps):
+        a = rho * a + math.sqrt(1 - rho ** 2) * bound * torch.randn(E, ACTION_DIM, generator=generator)
         a_clipped = env.clip_actions(a)
         s = env.step(s, a_clipped)
         states.append(s)
@@ -196,7 +210,7 @@ def _validate_payload(payload: dict, config: DataConfig, path: Path) -> None:
     try:
         validate_tensors(payload.get("states"), payload.get("actions"))
         goals = payload.get("goals")
-        if goals is not None and (not torch.isfinite(goals).all() or goals.shape != (payload["states"].shape[0], STATE_DIM)):
+        if goals is not None and (not torch.isfinite(goals).all() or goals.shape != payload["states"].shape[::2]):
             raise ValueError("dataset goals must be finite with shape (E, S)")
     except ValueError as exc:
         raise cache.DataFileError(f"{path}: {exc}") from exc

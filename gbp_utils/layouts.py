@@ -72,11 +72,14 @@ class Layouts:
         above = torch.stack([x0, x1, self.door_high, torch.full_like(x0, half_size + 1)], -1)
         return torch.cat([below, above], 1)
 
-    def corners(self) -> torch.Tensor:
-        """(B, 4W, 2) the door corners, inset into each opening: the oracle's waypoints."""
-        e = CORNER_INSET
+    def corners(self, inset: float | None = None) -> torch.Tensor:
+        """(B, 4W, 2) the door corners, inset into each opening by ``inset`` (default ``CORNER_INSET``): the
+        oracle's waypoints. ``inset=None`` hugs the corners; a large inset is clamped to the door's centre, so
+        ``inset=inf`` gives each face's door centre (twice): the expert's waypoints."""
         out = []
         for w in range(self.door_low.shape[1]):
+            half = (self.door_high[:, w] - self.door_low[:, w]) / 2
+            e = half.clamp(max=CORNER_INSET if inset is None else inset)
             for x in (self.wall_x[w] - self.thickness / 2, self.wall_x[w] + self.thickness / 2):
                 for y in (self.door_low[:, w] + e, self.door_high[:, w] - e):
                     out.append(torch.stack([torch.full_like(y, float(x)), y], -1))
@@ -166,11 +169,12 @@ class LayoutEnv:
         return finish_move(p, d, h, t_hit, hit_axis, hit_value, [boxes[:, k].unbind(-1) for k in range(boxes.shape[1])])
 
 
-def shortest_path(states: torch.Tensor, goals: torch.Tensor, layouts: Layouts, half_size: float
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-task shortest collision-free path: (waypoints (B, 4W + 1, 2) after the state, padded with the
-    goal; length (B,), inf if the goal cannot be reached)."""
-    corners = layouts.corners().to(states)
+def shortest_path(states: torch.Tensor, goals: torch.Tensor, layouts: Layouts, half_size: float,
+                  inset: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-task shortest collision-free path through the door corners (``Layouts.corners(inset)``):
+    (waypoints (B, 4W + 1, 2) after the state, padded with the goal; length (B,), inf if the goal cannot be
+    reached)."""
+    corners = layouts.corners(inset).to(states)
     B, C, _ = corners.shape
     nodes = torch.cat([states[:, None], corners, goals[:, None]], 1)  # (B, n, 2)
     n = nodes.shape[1]

@@ -218,10 +218,16 @@ def test_dataset_validates_its_tensors():
         Dataset(s, a.clone().fill_(float("nan")))
     with pytest.raises(ValueError, match=r"actions must be \(E, T, 2\) = \(3, 4, 2\)"):
         Dataset(s, torch.zeros(3, 5, 2))
-    with pytest.raises(ValueError, match=r"states must be \(E, T\+1, 2\)"):
-        Dataset(torch.zeros(3, 5, 3), a)
-    with pytest.raises(ValueError, match=r"goals must be \(E, 2\)"):
+    with pytest.raises(ValueError, match=r"states must be \(E, T\+1, S\) with S >= 2"):
+        Dataset(torch.zeros(3, 5, 1), a)
+    with pytest.raises(ValueError, match=r"states must be \(E, T\+1, S\)"):
+        Dataset(torch.zeros(3, 5), a)
+    with pytest.raises(ValueError, match=r"goals must be \(E, S\) = \(3, 2\)"):
         Dataset(s, a, goals=torch.zeros(2, 2))
+    wide = Dataset(torch.zeros(3, 5, 4), a, goals=torch.zeros(3, 4))  # the harder worlds' states (notebook 10)
+    assert wide.state_dim == 4 and [x.shape[-1] for x in wide.transitions()] == [4, 2, 4]
+    with pytest.raises(ValueError, match=r"goals must be \(E, S\) = \(3, 4\)"):
+        Dataset(torch.zeros(3, 5, 4), a, goals=torch.zeros(3, 2))
     with pytest.raises(ValueError, match="must be a torch.Tensor"):
         Dataset(s.numpy(), a)
 
