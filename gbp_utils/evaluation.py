@@ -48,20 +48,26 @@ class EvalReport:
 def evaluate(name: str, episodes: Episodes, tasks: TaskSet, wall: WallConfig,
              world_model: torch.nn.Module | None = None, reference_error: float | None = None) -> EvalReport:
     """Score executed episodes. ``reference_error``: the model's mean one-step error on held-out
-    expert transitions, so that ``wm_error_ratio`` measures the train-test gap of this planner."""
+    expert transitions, so that ``wm_error_ratio`` measures the train-test gap of this planner. ``wall``: the
+    point world's ``WallConfig`` or a ``worlds.World`` (success, distances and wall contact on positions)."""
     final = episodes.final_states
-    ok = success(final, tasks.goals, wall)
+    goals = tasks.goals
+    if isinstance(wall, WallConfig):  # the point world
+        ok, at_wall = success(final, goals, wall), touching_wall(final, wall)
+    else:  # a ``worlds.World``: success and distances on positions, each task's own walls
+        ok, at_wall = wall.success(final, goals), wall.touching_wall(final)
+        final, goals = wall.positions(final), wall.positions(goals)
     n, k = len(tasks), int(ok.sum())
     lo, hi = wilson_interval(k, n)
     failures = ~ok
-    stuck = touching_wall(final, wall) & failures
+    stuck = at_wall & failures
     wm_error = float(one_step_error(world_model, episodes.as_dataset()).mean()) if world_model is not None else math.nan
     ratio = wm_error / reference_error if reference_error else math.nan
     fwd = float(episodes.wm_forward.float().mean())
     bwd = float(episodes.wm_backward.float().mean())
     return EvalReport(
         name=name, n_tasks=n, successes=k, success_rate=k / n, ci_low=lo, ci_high=hi,
-        mean_final_distance=float((final - tasks.goals).norm(dim=-1).mean()),
+        mean_final_distance=float((final - goals).norm(dim=-1).mean()),
         stuck_at_wall=float(stuck.sum()) / max(1, int(failures.sum())),
         wm_error=wm_error, wm_error_ratio=ratio,
         wm_forward_per_task=fwd, wm_backward_per_task=bwd, wm_evals_per_task=model_evals(fwd, bwd),

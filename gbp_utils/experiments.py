@@ -17,6 +17,7 @@ from .control import Episodes, Execution, execute, run_controller
 from .env import TaskSet, WallConfig, WallEnv
 from .evaluation import evaluate
 from .planners import make_planner
+from .worlds import World
 
 def fingerprint(*tensors_or_modules) -> str:
     """12 hex characters identifying the exact values (and dtypes/shapes) of tensors or a module's
@@ -67,16 +68,27 @@ def _load_or_run(config: dict, compute, n_tasks: int) -> dict:
     return cache.load_or_create(path, "episodes", config, compute, lambda p: _validate(p, n_tasks))
 
 
+def _world(wall) -> tuple:
+    """(env, action bound, positions flag, cache entry) of a ``WallConfig`` (the point world, cached under
+    "wall" as always) or of a ``worlds.World`` (notebook 10's worlds, cached under "world")."""
+    if isinstance(wall, World):
+        return wall.env, wall.action_bound, wall.moves_positions, {"world": wall}
+    if not isinstance(wall, WallConfig):
+        raise TypeError(f"wall must be a WallConfig (the point world) or a worlds.World; got {type(wall).__name__}")
+    return WallEnv(wall), wall.max_step, False, {"wall": wall}
+
+
 def run(world_model, planner_config, tasks: TaskSet, execution: Execution, wall: WallConfig,
         use_cache: bool = True) -> Episodes:
-    """Plan and execute every task (batched), or load the identical run from data/.
+    """Plan and execute every task (batched), or load the identical run from data/. ``wall``: the point world's
+    ``WallConfig``, or a ``worlds.World`` (its dynamics, action bound and state layout).
 
     ``seconds`` in the returned Episodes is the wall-clock time measured when the run was computed.
     """
     if not isinstance(execution, Execution):
         raise TypeError(f"execution must be a control.Execution (e.g. presets().mpc); got {execution!r}")
-    env = WallEnv(wall)
-    planner = make_planner(world_model, planner_config, wall.max_step)
+    env, bound, positions, where = _world(wall)
+    planner = make_planner(world_model, planner_config, bound, positions)
 
     def compute() -> dict:
         return _payload(execute(env, planner, tasks, execution))
@@ -84,7 +96,7 @@ def run(world_model, planner_config, tasks: TaskSet, execution: Execution, wall:
     if use_cache:
         config = {"model": fingerprint(world_model), **model_identity(world_model),
                   "planner": type(planner_config).__name__,
-                  "planner_config": planner_config, "execution": execution, "wall": wall,
+                  "planner_config": planner_config, "execution": execution, **where,
                   "tasks": fingerprint(tasks.starts, tasks.goals)}
         payload = _load_or_run(config, compute, len(tasks))
     else:
@@ -97,12 +109,14 @@ def run_reference(name: str, policy, tasks: TaskSet, wall: WallConfig, settings:
     """A reference controller (``policies``: scripted expert, straight line, oracle) run on ``tasks``,
     cached like ``run`` under ``name`` and ``settings`` (which together must identify the policy), so
     that its measured seconds, like every planner's, stay those of the run that computed it."""
+    env, _, _, where = _world(wall)
+
     def compute() -> dict:
-        return _payload(run_controller(WallEnv(wall), policy, tasks))
+        return _payload(run_controller(env, policy, tasks))
 
     if not use_cache:
         return _episodes(compute(), tasks.starts.device)
-    config = {"reference": name, "settings": settings or {}, "wall": wall,
+    config = {"reference": name, "settings": settings or {}, **where,
               "tasks": fingerprint(tasks.starts, tasks.goals)}
     return _episodes(_load_or_run(config, compute, len(tasks)), tasks.starts.device)
 

@@ -160,12 +160,15 @@ def check_plan_inputs(starts: torch.Tensor, goals: torch.Tensor, horizon: int,
         raise ValueError(f"warm_start must be (B, H, A) = {(B, horizon, ACTION_DIM)}; got {tuple(warm_start.shape)}")
 
 
-def check_waypoint_init(init: str, starts: torch.Tensor) -> None:
+def check_waypoint_init(init: str, starts: torch.Tensor, positions: bool = False) -> None:
     """Waypoint initialisations draw plans in the arena (actions are moves between positions), so the
-    planner's states must be positions; a planner of latent states (notebook 09) needs another init."""
-    if init == "waypoints" and starts.shape[-1] != ACTION_DIM:
+    planner's states must be positions — or, with ``positions``, start with them (the layout worlds of notebook
+    10: x, y, then the doors). A planner of latent states (notebook 09) or of accelerations (the momentum
+    world) needs another init."""
+    if init == "waypoints" and starts.shape[-1] != ACTION_DIM and not (positions and starts.shape[-1] > ACTION_DIM):
         raise ValueError(f"init='waypoints' plans through positions, but the states have {starts.shape[-1]} dimensions "
-                         f"(a latent state?); use init='gaussian' (GBP) or init='zeros' (CEM, MPPI)")
+                         f"(a latent state?); use init='gaussian' (GBP) or init='zeros' (CEM, MPPI), or positions=True "
+                         f"if the states start with the (x, y) that the actions move")
 
 
 def check_action_bound(action_bound) -> None:
@@ -235,7 +238,8 @@ class GBPPlanner:
     parameters are untouched and callers never need to toggle ``requires_grad``.
     """
 
-    def __init__(self, world_model: torch.nn.Module, config: GBPConfig | None, action_bound: float):
+    def __init__(self, world_model: torch.nn.Module, config: GBPConfig | None, action_bound: float,
+                 positions: bool = False):
         """``config`` None means ``GBPConfig()``; ``action_bound`` is the environment's ``wall.max_step``."""
         check_action_bound(action_bound)
         if not is_differentiable(world_model):
@@ -246,6 +250,7 @@ class GBPPlanner:
         self.world_model = world_model
         self.config = config or GBPConfig()
         self.action_bound = action_bound
+        self.positions = positions  # states start with the (x, y) the actions move (``check_waypoint_init``)
 
     def __call__(self, starts: torch.Tensor, goals: torch.Tensor, horizon: int,
                  warm_start: torch.Tensor | None = None, trace: bool = False) -> Plan:
@@ -260,8 +265,8 @@ class GBPPlanner:
         """
         cfg, bound = self.config, self.action_bound
         check_plan_inputs(starts, goals, horizon, warm_start)
-        check_waypoint_init(cfg.init, starts)
-        B, S = starts.shape
+        check_waypoint_init(cfg.init, starts, self.positions)
+        B = starts.shape[0]
         A, K = ACTION_DIM, cfg.restarts
         device = starts.device
         iterations = cfg.iterations if warm_start is None else cfg.warm_iterations
@@ -276,11 +281,12 @@ class GBPPlanner:
             # Trap: white-noise restarts all start near "stand still" and fall into the same basin.
             # Two-leg plans through random waypoints spread the restarts over different routes;
             # restart 0 is the straight line (its waypoint is the midpoint).
-            mid = (starts + goals) / 2
-            offsets = cfg.init_spread * (2 * torch.rand(1, K, S, generator=gen, device=device) - 1)
+            p_starts, p_goals = starts[:, :A], goals[:, :A]  # the positions (all of a point-world state)
+            mid = (p_starts + p_goals) / 2
+            offsets = cfg.init_spread * (2 * torch.rand(1, K, A, generator=gen, device=device) - 1)
             offsets[:, 0] = 0
-            waypoints = (mid[:, None] + offsets).reshape(B * K, S)
-            legs = two_leg_actions(waypoints, repeat_rows(starts, K), repeat_rows(goals, K), horizon)
+            waypoints = (mid[:, None] + offsets).reshape(B * K, A)
+            legs = two_leg_actions(waypoints, repeat_rows(p_starts, K), repeat_rows(p_goals, K), horizon)
             u = u + _to_pre_tanh(legs.clamp(-bound, bound), bound).reshape(B, K, horizon, A)
         u = u.clone()
         if warm_start is not None:
@@ -341,10 +347,12 @@ class GBPPlanner:
         )
 
 
-def make_planner(world_model, config, action_bound: float):
+def make_planner(world_model, config, action_bound: float, positions: bool = False):
     """The planner for a config: ``GBPConfig`` -> ``GBPPlanner``; ``sampling.CEMConfig`` /
     ``MPPIConfig`` / ``GDCEMConfig`` -> ``CEMPlanner`` / ``MPPIPlanner`` / ``GDCEMPlanner`` (the most
     specific config class wins: a GDCEMConfig is a CEMConfig too). ``action_bound``: ``wall.max_step``.
+    ``positions``: the states start with the (x, y) the actions move, followed by more (``worlds``' layout
+    states), so waypoint initialisations plan in those two (``check_waypoint_init``).
     A model that plans somewhere else than in its inputs' space (``latent.PixelWorldModel``: observations in,
     latents inside) builds its own planner with a ``make_planner(config, action_bound)`` method.
     """
@@ -352,10 +360,10 @@ def make_planner(world_model, config, action_bound: float):
     if own is not None:
         return own(config, action_bound)
     if isinstance(config, GBPConfig):
-        return GBPPlanner(world_model, config, action_bound)
+        return GBPPlanner(world_model, config, action_bound, positions)
     from . import sampling  # at call time: sampling builds on this module, so it cannot be imported above
     by_config = {cls.config_class: cls for cls in sampling.PLANNERS.values()}
     for config_cls in type(config).__mro__:
         if config_cls in by_config:
-            return by_config[config_cls](world_model, config, action_bound)
+            return by_config[config_cls](world_model, config, action_bound, positions)
     raise TypeError(f"config must be a GBPConfig, CEMConfig, MPPIConfig or GDCEMConfig; got {type(config).__name__}")

@@ -178,7 +178,8 @@ class _SamplingPlanner:
     config_class = SamplingConfig
     std_field = ""
 
-    def __init__(self, world_model: nn.Module, config: SamplingConfig | None, action_bound: float):
+    def __init__(self, world_model: nn.Module, config: SamplingConfig | None, action_bound: float,
+                 positions: bool = False):
         check_action_bound(action_bound)
         config = self.config_class() if config is None else config
         if not isinstance(config, self.config_class):
@@ -187,6 +188,7 @@ class _SamplingPlanner:
         self.world_model = world_model
         self.config = config
         self.action_bound = action_bound
+        self.positions = positions  # states start with the (x, y) the actions move (``check_waypoint_init``)
 
     # -- hooks ---------------------------------------------------------------------------
     def _update(self, mean, std, candidates, cost):
@@ -231,6 +233,7 @@ class _SamplingPlanner:
         B = starts.shape[0]
         if self.config.init == "zeros":
             return starts.new_zeros(B, horizon, ACTION_DIM)
+        starts, goals = starts[:, :ACTION_DIM], goals[:, :ACTION_DIM]  # the positions the actions move
         if horizon == 1:  # two_leg_actions needs two legs; with one step the line is g - s
             line = (goals - starts)[:, None]
         else:  # the midpoint as waypoint makes the two legs one straight line
@@ -262,7 +265,7 @@ class _SamplingPlanner:
         """
         cfg, bound = self.config, self.action_bound
         check_plan_inputs(starts, goals, horizon, warm_start)
-        check_waypoint_init(cfg.init, starts)
+        check_waypoint_init(cfg.init, starts, self.positions)
         B, S = starts.shape
         A, N = ACTION_DIM, cfg.population
         device = starts.device

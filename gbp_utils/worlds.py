@@ -24,7 +24,15 @@ from dataclasses import dataclass
 import torch
 
 from .data import Dataset, random_walk, run_policy
-from .env import ACTION_DIM, STATE_DIM, TaskSet, WallConfig, WallEnv, sample_tasks
+from .env import (
+    ACTION_DIM,
+    STATE_DIM,
+    TaskSet,
+    WallConfig,
+    WallEnv,
+    sample_tasks,
+    touching_wall,
+)
 from .layouts import (
     LayoutConfig,
     LayoutEnv,
@@ -148,6 +156,25 @@ class World:
         if self.layouts is not None:
             return LayoutStateEnv(self.wall, self.layouts)
         return WallEnv(self.wall)
+
+    @property
+    def moves_positions(self) -> bool:
+        """True if an action is a displacement of the state's (x, y) (the point and layout worlds), so that
+        waypoint initialisations can plan in those two coordinates; False with momentum (accelerations)."""
+        return self.momentum is None
+
+    def touching_wall(self, states: torch.Tensor, tol: float = 1e-3) -> torch.Tensor:
+        """(B,) bool: the position is within ``tol`` of a solid face of the state's own walls (door edges count,
+        the arena border does not)."""
+        if self.layouts is None:
+            return touching_wall(self.positions(states), self.wall, tol)
+        boxes = self.layouts_of(states).boxes(self.wall.half_size).to(states)
+        h = self.wall.half_size
+        boxes = torch.stack([boxes[..., 0], boxes[..., 1], boxes[..., 2].clamp(min=-h), boxes[..., 3].clamp(max=h)], -1)
+        x, y = states[:, None, 0], states[:, None, 1]
+        dx = torch.clamp(torch.maximum(boxes[..., 0] - x, x - boxes[..., 1]), min=0)
+        dy = torch.clamp(torch.maximum(boxes[..., 2] - y, y - boxes[..., 3]), min=0)
+        return (torch.hypot(dx, dy) <= tol).any(-1)
 
     @staticmethod
     def positions(states: torch.Tensor) -> torch.Tensor:

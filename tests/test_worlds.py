@@ -117,3 +117,63 @@ def test_bad_worlds_and_states_raise():
         WORLDS["momentum"].layouts_of(torch.zeros(1, 4))
     with pytest.raises(ValueError, match="noise_std must be >= 0"):
         WORLDS["layouts"].expert(-0.1)
+
+
+# --------------------------------------------------------------------------------------------
+# Planning and evaluating in a world
+# --------------------------------------------------------------------------------------------
+def _truth(world):
+    from gbp_utils.env import TrueDynamicsModel
+    model = TrueDynamicsModel(world.wall)
+    model.env = world.env
+    return model
+
+
+def test_waypoint_inits_plan_in_the_positions_of_layout_states():
+    from gbp_utils.planners import GBPConfig, make_planner
+    from gbp_utils.sampling import CEMConfig
+    w = WORLDS["layouts"]
+    tasks = w.sample_tasks(30, 0, "tune")
+    for config in (CEMConfig(population=60, elites=6, iterations=4),):
+        with pytest.raises(ValueError, match="positions=True"):
+            make_planner(_truth(w), config, w.action_bound)(tasks.starts, tasks.goals, 30)
+        plan = make_planner(_truth(w), config, w.action_bound, positions=True)(tasks.starts, tasks.goals, 30)
+        assert plan.actions.shape == (30, 30, 2)
+    # GBP through a learned model of layout states: round 0's straight line runs from start to goal position
+    from gbp_utils.world_model import WorldModel
+    model = WorldModel(state_dim=4)
+    straight = make_planner(model, GBPConfig(iterations=0, restarts=1, init_std=0.0), w.action_bound, positions=True)
+    a = straight(tasks.starts, tasks.goals, 30).actions
+    expected = ((tasks.goals[:, :2] - tasks.starts[:, :2]) / 30).clamp(-w.action_bound, w.action_bound)
+    torch.testing.assert_close(a[:, 0], expected)
+
+
+def test_runs_and_reports_in_a_world():
+    from gbp_utils import control, evaluation, experiments
+    from gbp_utils.sampling import CEMConfig
+    w = WORLDS["layouts"]
+    tasks = w.sample_tasks(40, 0, "tune")
+    cem = CEMConfig(population=200, elites=10, iterations=6)
+    ep = experiments.run(_truth(w), cem, tasks, control.OPEN_LOOP, w)
+    assert ep.states.shape == (40, 31, 4) and torch.equal(ep.states[:, :, 2:], tasks.starts[:, None, 2:].expand(40, 31, 2))
+    r = evaluation.evaluate("truth", ep, tasks, w)
+    assert r.success_rate >= 0.75  # the true dynamics, waypoint detours through each task's own door
+    assert r.mean_final_distance == pytest.approx(float((ep.final_states[:, :2] - tasks.goals[:, :2]).norm(dim=-1).mean()))
+    again = experiments.run(_truth(w), cem, tasks, control.OPEN_LOOP, w)  # cached under the world
+    assert again.seconds == ep.seconds and torch.equal(again.states, ep.states)
+    m = WORLDS["momentum"]
+    mt = m.sample_tasks(20, 0, "tune")
+    ep = experiments.run(_truth(m), CEMConfig(population=200, elites=10, iterations=6, init="zeros"), mt,
+                         control.OPEN_LOOP, m, use_cache=False)
+    assert ep.actions.abs().max() <= m.action_bound + 1e-6 and ep.states.shape == (20, 31, 4)
+    with pytest.raises(TypeError, match="a WallConfig .* or a worlds.World"):
+        experiments.run(_truth(m), CEMConfig(), mt, control.OPEN_LOOP, "momentum")
+
+
+def test_touching_wall_uses_each_tasks_own_walls():
+    w = WORLDS["layouts"]
+    # door at y in [2.5, 3.5]: (-0.2, 0) is on the left face; (-0.2, 3) faces the open door; (-3, 0) is free
+    states = torch.tensor([[-0.2, 0.0, 3.0, 1.0], [-0.2, 3.0, 3.0, 1.0], [-3.0, 0.0, 3.0, 1.0], [-0.2, 2.5, 3.0, 1.0]])
+    assert w.touching_wall(states).tolist() == [True, False, False, True]
+    assert WORLDS["momentum"].touching_wall(torch.tensor([[-0.2, 3.0, 0.0, 0.0], [-0.2, 0.0, 0.0, 0.0]])).tolist() == \
+        [True, False]
