@@ -15,6 +15,7 @@ from .env import TaskSet, WallEnv, sample_tasks
 from .planners import GBPConfig, make_planner
 from .world_model import (TrainConfig, TrainResult, WorldModel, cached_model, get_world_model, next_state_loss,
                           train_world_model, training_split)
+from .worlds import World
 
 
 # --------------------------------------------------------------------------------------------
@@ -139,13 +140,15 @@ def mixing_weights(n_expert: int, n_planner: int, planner_share: float) -> torch
                       torch.full((n_planner,), planner_share / n_planner)])
 
 
-def online_finetune(model: WorldModel, expert_train: Dataset, env: WallEnv, planner_config,
+def online_finetune(model: WorldModel, expert_train: Dataset, env: WallEnv | World, planner_config,
                     config: OnlineConfig | None = None, base_train: TrainConfig | None = None,
                     callback=None, device=None, progress: bool = True,
                     adversarial: AdversarialConfig | None = None) -> tuple[WorldModel, list[Dataset]]:
     """DAgger-style finetuning of a copy of ``model``.
 
     Args:
+        env: the point world's ``WallEnv``, or a ``worlds.World`` (its training tasks, dynamics and action
+            bound; notebook 10).
         planner_config: the planner that collects the data each round (``planners.make_planner``),
             e.g. ``presets().gbp``, with the environment's action bound.
         base_train: the base model's training config; each round fits with its batch size and weight
@@ -161,11 +164,15 @@ def online_finetune(model: WorldModel, expert_train: Dataset, env: WallEnv, plan
     collected: list[Dataset] = []
     for r in range(cfg.rounds):
         # 1) plan with the current model on fresh training tasks
-        tasks: TaskSet = sample_tasks(cfg.tasks_per_round, 1000 * (cfg.seed + 1) + r, "train", env.wall,
-                                      device=device)
-        planner = make_planner(model, planner_config, env.wall.max_step)
+        task_seed = 1000 * (cfg.seed + 1) + r
+        if isinstance(env, World):
+            tasks: TaskSet = env.sample_tasks(cfg.tasks_per_round, task_seed, "train", device=device)
+            planner, real = make_planner(model, planner_config, env.action_bound, env.moves_positions), env.env
+        else:
+            tasks = sample_tasks(cfg.tasks_per_round, task_seed, "train", env.wall, device=device)
+            planner, real = make_planner(model, planner_config, env.wall.max_step), env
         # 2) execute the plans in the real environment, 3) keep what happened
-        runs = [execute(env, planner, tasks, execution) for execution in cfg.executions]
+        runs = [execute(real, planner, tasks, execution) for execution in cfg.executions]
         collected.append(concat(*[run.as_dataset() for run in runs]))
         # 4) fit on expert + all planner data so far, mixed by planner_share
         planner_data = concat(*collected)

@@ -227,3 +227,23 @@ def test_finetuned_models_are_keyed_by_the_base_training_and_the_adversarial_bud
     assert adv0["train"] == P.train and adv0["finetune"] == P.adversarial_finetune
     assert adv1["train"] == seed1 and adv1["finetune"] == dataclasses.replace(P.adversarial_finetune, seed=1)
     assert cache.config_hash(adv0) != cache.config_hash(adv1)
+
+
+@pytest.mark.parametrize("world", ["momentum", "two walls"])
+def test_online_finetune_in_a_harder_world_collects_its_real_transitions(world):
+    from gbp_utils.layouts import LayoutConfig
+    from gbp_utils.momentum import MomentumConfig
+    from gbp_utils.worlds import World
+    w = {"momentum": World(momentum=MomentumConfig()),
+         "two walls": World(layouts=LayoutConfig(second_wall_x=2.5, door_center=(-2.5, 2.5)))}[world]
+    data = w.expert_data(60, 0)
+    base = train_world_model(data, None, train_config=TrainConfig(epochs=3), progress=False).model
+    gbp = GBPConfig(iterations=10, warm_iterations=3, restarts=2, init="gaussian" if world == "momentum" else "waypoints")
+    online = OnlineConfig(rounds=1, tasks_per_round=16, epochs_per_round=4)
+    tuned, collected = online_finetune(base, data, w, gbp, online, TrainConfig(), progress=False)
+    ds = collected[0]
+    assert ds.states.shape == (16, w.wall.max_steps + 1, w.state_dim)
+    s, a, s_next = ds.transitions()
+    assert torch.equal(w.env.step(s, a), s_next)  # the world's own dynamics
+    assert torch.equal(ds.states[:, 0], w.sample_tasks(16, 1000, "train").starts)  # its training tasks, round 0
+    assert next_state_loss(tuned, s, a, s_next) < next_state_loss(base, s, a, s_next)
