@@ -284,7 +284,7 @@ class PessimismPresets:
     ``presets().gbp_explorer``)."""
 
     members_grid: tuple = (2, 3, 5)
-    beta_grid: tuple = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+    beta_grid: tuple = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
     tune_tasks: int = 100
     dev_tasks: int = 100
     widget_cem: CEMConfig = field(default_factory=lambda: CEMConfig(population=100, elites=10, iterations=5))
