@@ -23,7 +23,8 @@ Notebooks narrate and call into this package; every piece of logic lives here, o
 * ``momentum``: a harder world (position and velocity, accelerations, contact that stops the normal motion)
   and its expert; ``layouts``: worlds whose doors (and an optional second wall) change per task, with
   per-task physics, oracle and task sampling; ``worlds``: either option behind one interface (``World``: its
-  env, state size, action bound, tasks, expert, oracle, play data, success on positions);
+  env, state size, action bound, tasks, expert, oracle, play data, success on positions); ``harder``: notebook
+  10's study of the series' models and planners in those worlds (``Presets.in_world``);
 * ``plotting`` and ``widgets``: figures (one colour-blind-safe ``PALETTE``, two concept diagrams) and
   interactive demos; ``cache``: files under data/; ``reproduce``: re-execute the notebooks;
 * ``exercises``: the checks of the graded exercises; ``course``: the student edition of the notebooks
@@ -50,6 +51,8 @@ from .finetuning import AdversarialConfig, OnlineConfig
 from .planners import GBPConfig
 from .sampling import CEMConfig, GDCEMConfig, MPPIConfig
 from .world_model import TrainConfig, WorldModel, WorldModelConfig, get_world_model, training_split
+from .harder import HarderPresets
+from .worlds import World, WorldDataConfig
 
 __version__ = "0.1.0"
 
@@ -155,10 +158,57 @@ class Presets:
     eval_seed: int = 0
     # Notebook 11: the ensemble sizes and disagreement penalties it tries on tune tasks (``pessimism.tune``)
     pessimism: PessimismPresets = dataclasses.field(default_factory=PessimismPresets)
+    # Notebook 10: its worlds (momentum; a door per task; a second wall), and the world these presets live in
+    # (``in_world``; None: the point world of notebooks 01-08)
+    harder: HarderPresets = dataclasses.field(default_factory=HarderPresets)
+    world: World | None = None
+
+    @property
+    def where(self) -> WallConfig | World:
+        """What runs and evaluations take as their world (``experiments.run``): the ``World`` of these presets,
+        or the point world's ``wall``."""
+        return self.world if self.world is not None else self.wall
+
+    def in_world(self, world: World) -> "Presets":
+        """These presets in one of notebook 10's worlds: the same sizes, seeds, models, training, finetuning and
+        tuned planners, with the expert and play data generated in ``world`` (``worlds.WorldDataConfig``) and
+        the tasks drawn there. Where actions are accelerations (momentum) plans cannot start from waypoints (moves
+        between positions), so GBP starts from white noise and the sampling planners from standing still, each
+        with its tuned spread otherwise."""
+        if not isinstance(world, World):
+            raise TypeError(f"in_world takes a worlds.World; got {type(world).__name__}")
+        if self.world is not None:
+            raise ValueError(f"these presets already live in the {self.world.name} world")
+        if world.wall != self.wall:
+            raise ValueError("the world's wall must be these presets' wall")
+
+        def adapt(value):
+            if world.moves_positions:
+                return value
+            if isinstance(value, GBPConfig) and value.init == "waypoints":
+                return dataclasses.replace(value, init="gaussian")
+            if isinstance(value, CEMConfig) and value.init == "waypoints":  # MPPI and GD+CEM are CEMConfigs too
+                return dataclasses.replace(value, init="zeros")
+            if isinstance(value, dict):
+                return {k: adapt(v) for k, v in value.items()}
+            if isinstance(value, tuple):
+                return tuple(adapt(v) for v in value)
+            return value
+
+        changed = {f.name: adapt(getattr(self, f.name)) for f in dataclasses.fields(self)
+                   if f.name not in ("tuning", "world", "expert_data", "play_data")}
+        return dataclasses.replace(self, **changed, world=world,
+                                   expert_data=WorldDataConfig.of(self.expert_data, world),
+                                   play_data=WorldDataConfig.of(self.play_data, world))
+
+    def _tasks(self, n: int, seed: int, split: str, device) -> TaskSet:
+        if self.world is not None:
+            return self.world.sample_tasks(n, seed, split, device=device)
+        return sample_tasks(n, seed, split, self.wall, device=device)
 
     def eval_tasks(self, n: int | None = None, device=None) -> TaskSet:
         """The first ``n`` (default: all ``tasks.eval``) held-out tasks, the same in every notebook."""
-        return sample_tasks(self.tasks.eval, self.eval_seed, "eval", self.wall, device=device)[:n or self.tasks.eval]
+        return self._tasks(self.tasks.eval, self.eval_seed, "eval", device)[:n or self.tasks.eval]
 
     def for_seed(self, seed: int) -> "Presets":
         """The presets of training seed ``seed``: every random choice of the pipeline is drawn anew, i.e.
@@ -184,11 +234,11 @@ class Presets:
     def test_tasks(self, n: int | None = None, device=None) -> TaskSet:
         """The first ``n`` (default: all ``tasks.test``) sealed test tasks. Only the final table evaluates
         on them, after every setting is frozen; nothing is tuned, chosen or asserted on them."""
-        return sample_tasks(self.tasks.test, 0, "test", self.wall, device=device)[:n or self.tasks.test]
+        return self._tasks(self.tasks.test, 0, "test", device)[:n or self.tasks.test]
 
     def tune_tasks(self, n: int | None = None, device=None) -> TaskSet:
         """The first ``n`` (default: all ``tasks.tune``) tune tasks, on which settings are chosen."""
-        return sample_tasks(self.tasks.tune, 0, "tune", self.wall, device=device)[:n or self.tasks.tune]
+        return self._tasks(self.tasks.tune, 0, "tune", device)[:n or self.tasks.tune]
 
 
 def _tuning_grids(gbp: GBPConfig, gd_lr: float, cem: CEMConfig, fast: bool) -> dict:

@@ -191,6 +191,10 @@ def random_walk(env, starts: torch.Tensor, bound: float, persistence: float, ste
 
 
 def generate(config: DataConfig) -> Dataset:
+    """The dataset ``config`` describes; a config of another world (``worlds.WorldDataConfig``) generates itself."""
+    own = getattr(config, "generate", None)
+    if own is not None:
+        return own()
     return generate_expert_data(config) if config.kind == "expert" else generate_play_data(config)
 
 
@@ -233,6 +237,8 @@ def save_dataset(ds: Dataset, config: DataConfig, path: Path | None = None) -> P
 def load_dataset(path: Path, config: DataConfig | None = None) -> Dataset:
     """Load and validate a dataset file; raises DataFileError naming what is wrong."""
     payload = cache.load_payload(path, "dataset", config)
+    if config is None and "world" in payload["meta"]["config"]:
+        raise ValueError(f"{path} holds data of one of notebook 10's worlds: pass its worlds.WorldDataConfig")
     cfg = config or DataConfig(**{**payload["meta"]["config"],
                                   "wall": WallConfig(**payload["meta"]["config"]["wall"])})
     _validate_payload(payload, cfg, path)

@@ -419,9 +419,10 @@ class TrueDynamicsModel(torch.nn.Module):
 
     differentiable = False
 
-    def __init__(self, wall: WallConfig | None = None):
+    def __init__(self, wall: WallConfig | None = None, env=None):
+        """``env``: other dynamics with ``WallEnv``'s ``step`` (a ``worlds.World``'s ``env``, notebook 10)."""
         super().__init__()
-        self.env = WallEnv(wall)
+        self.env = env if env is not None else WallEnv(wall)
         # A dummy parameter so that ``next(model.parameters()).device`` works like for a WorldModel.
         self.dummy = torch.nn.Parameter(torch.zeros(()), requires_grad=False)
 

@@ -12,7 +12,7 @@ import torch
 
 from . import cache, experiments
 from .control import Execution
-from .env import TrueDynamicsModel, success
+from .env import TrueDynamicsModel, WallConfig, success
 from .evaluation import EvalReport, evaluate
 from .finetuning import AdversarialConfig, get_adversarial_model, get_online_model
 from .policies import expert_policy, straight_line_policy
@@ -332,9 +332,14 @@ def _row(model: str, planner: str, seed: int, split: str, r: EvalReport) -> dict
 
 
 def _outcomes(model: str, planner: str, seed: int, ep, tasks, wall) -> list[dict]:
-    """One row per task of a run: success (0/1) and the real final distance to the goal."""
-    final = (ep.final_states.cpu() - tasks.goals.cpu()).norm(dim=-1)
-    ok = success(ep.final_states.cpu(), tasks.goals.cpu(), wall)
+    """One row per task of a run: success (0/1) and the real final distance to the goal. ``wall``: the point
+    world's ``WallConfig`` or a ``worlds.World`` (success and distance on positions)."""
+    states, goals = ep.final_states.cpu(), tasks.goals.cpu()
+    if isinstance(wall, WallConfig):
+        ok = success(states, goals, wall)
+    else:
+        ok, states, goals = wall.success(states, goals), wall.positions(states), wall.positions(goals)
+    final = (states - goals).norm(dim=-1)
     return [{"model": model, "planner": planner, "seed": seed, "split": tasks.split, "task": i,
              "success": int(ok[i]), "final_distance": float(final[i])} for i in range(len(tasks))]
 
@@ -395,6 +400,17 @@ def prefill(presets, seed: int, device=None, progress: bool = False) -> int:
     config = dataclasses.replace(config, true_dynamics=None)
     run_final_evaluation(presets, config, device=device, progress=progress, write=False)
     return len(config.jobs())
+
+
+def study_tables(rows: list, outcomes: list, columns: list, outcome_columns: list, paths=None):
+    """(results, per-task outcomes) DataFrames of a study's rows; with ``paths`` = (results path, outcomes path)
+    both are written atomically, the outcomes first (a reader of the results finds the outcomes behind them)."""
+    import pandas as pd
+    df, out = pd.DataFrame(rows, columns=columns), pd.DataFrame(outcomes, columns=outcome_columns)
+    if paths is not None:
+        write_csv(out, paths[1])
+        write_csv(df, paths[0])
+    return df, out
 
 
 def write_csv(df, path: Path) -> None:

@@ -15,7 +15,7 @@ from .env import TaskSet, WallEnv, sample_tasks
 from .planners import GBPConfig, make_planner
 from .world_model import (TrainConfig, TrainResult, WorldModel, cached_model, get_world_model, next_state_loss,
                           train_world_model, training_split)
-from .worlds import World
+from .worlds import World, WorldDataConfig
 
 
 # --------------------------------------------------------------------------------------------
@@ -215,8 +215,9 @@ def get_online_model(presets, online: OnlineConfig | None = None, gbp: GBPConfig
         base = get_world_model(data_configs, P.model, tc, device=device, progress=progress).model
         expert_train, _ = training_split(data_configs, tc)
         snapshots = []
+        world = next((c.world for c in data_configs if isinstance(c, WorldDataConfig)), None)  # notebook 10
         model, collected = online_finetune(
-            base, expert_train, WallEnv(P.wall), gbp, online, tc,
+            base, expert_train, world or WallEnv(P.wall), gbp, online, tc,
             callback=lambda r, m, c: snapshots.append(copy.deepcopy(m)), device=device, progress=progress,
             adversarial=adversarial)
         return TrainResult(model, {"collected_transitions": [len(c) for c in collected]}, snapshots)

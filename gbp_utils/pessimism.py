@@ -246,7 +246,6 @@ def run_study(presets, choice: Choice, seeds=None, n_tasks=None, split: str = "t
     sealed tasks, once, after ``tune``). Returns (results with ``COLUMNS``, per-task outcomes with
     ``OUTCOME_COLUMNS``); with ``write``, both are written atomically to ``results_path()`` and
     ``outcomes_path()``."""
-    import pandas as pd
     from tqdm.auto import tqdm
     P = presets
     if split not in ("test", "eval"):
@@ -269,11 +268,7 @@ def run_study(presets, choice: Choice, seeds=None, n_tasks=None, split: str = "t
             outcomes += FE._outcomes(kind, name, seed, ep, tasks, P.wall)
             bar.update()
     bar.close()
-    df, out = pd.DataFrame(rows, columns=COLUMNS), pd.DataFrame(outcomes, columns=OUTCOME_COLUMNS)
-    if write:
-        FE.write_csv(out, outcomes_path())
-        FE.write_csv(df, results_path())
-    return df, out
+    return FE.study_tables(rows, outcomes, COLUMNS, OUTCOME_COLUMNS, (results_path(), outcomes_path()) if write else None)
 
 
 SWEEP_KINDS = ("base", "online + adversarial")  # notebook 11's development sweep over beta (``beta_sweep``)

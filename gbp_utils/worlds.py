@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .data import Dataset, random_walk, run_policy
+from .data import DataConfig, Dataset, random_walk, run_policy
 from .env import (
     ACTION_DIM,
     STATE_DIM,
@@ -279,3 +279,30 @@ class World:
             raise ValueError(f"persistence must be in [0, 1); got {persistence}")
         gen = torch.Generator().manual_seed(_PLAY_STREAM + seed)
         return random_walk(self.env, self.free_states(n_episodes, gen), self.action_bound, persistence, episode_len, gen)
+
+
+@dataclass(frozen=True)
+class WorldDataConfig(DataConfig):
+    """A ``data.DataConfig`` of one of notebook 10's worlds: the same fields (``wall`` must be the world's) plus
+    the ``world``; ``data.get_dataset`` caches it like any dataset and it generates itself (``World.expert_data``
+    or ``World.play_data``)."""
+
+    world: World = dataclasses.field(default_factory=World)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not isinstance(self.world, World):
+            raise TypeError(f"world must be a worlds.World; got {type(self.world).__name__}")
+        if self.wall != self.world.wall:
+            raise ValueError("a WorldDataConfig's wall must be its world's wall (use WorldDataConfig.of)")
+
+    @classmethod
+    def of(cls, config: DataConfig, world: World) -> "WorldDataConfig":
+        """``config``'s sizes, seed and noise in ``world``."""
+        fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(DataConfig)}
+        return cls(**{**fields, "wall": world.wall}, world=world)
+
+    def generate(self) -> Dataset:
+        if self.kind == "expert":
+            return self.world.expert_data(self.n_episodes, self.seed, self.noise_std, self.episode_len)
+        return self.world.play_data(self.n_episodes, self.seed, self.persistence, self.episode_len)

@@ -153,3 +153,23 @@ def result_outcomes(df):
              "success": int(t < r.successes), "final_distance": r.mean_final_distance}
             for r in df.itertuples() for t in range(r.n_tasks)]
     return pd.DataFrame(rows, columns=OUTCOME_COLUMNS)
+
+
+def micro_presets(**changes):
+    """Fast presets shrunk further — tiny data, short training, one-round online finetuning and planners of a
+    few iterations — so models of every kind and whole studies run in seconds; ``changes`` replace fields."""
+    import dataclasses
+
+    import gbp_utils
+    from gbp_utils.control import OPEN_LOOP
+    from gbp_utils.planners import GBPConfig
+    from gbp_utils.sampling import CEMConfig
+    P = gbp_utils.presets(fast=True)
+    adam = GBPConfig(restarts=2, iterations=3, warm_iterations=1, lr=0.03)
+    cem = CEMConfig(population=24, elites=4, iterations=2, warm_iterations=1)
+    return dataclasses.replace(
+        P, expert_data=dataclasses.replace(P.expert_data, n_episodes=30),
+        train=dataclasses.replace(P.train, epochs=2),
+        online=dataclasses.replace(P.online, rounds=1, tasks_per_round=3, executions=(OPEN_LOOP,), epochs_per_round=1),
+        gbp=dataclasses.replace(adam, restarts=1), adversarial_finetune=dataclasses.replace(P.adversarial_finetune, epochs=1),
+        final_planners={**P.final_planners, "Adam": adam, "CEM": cem}, **changes)

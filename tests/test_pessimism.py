@@ -7,13 +7,12 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 import torch
-from helpers import tiny_world_model
+from helpers import micro_presets, tiny_world_model
 from test_ensemble import _split_member
 
 import gbp_utils
 from gbp_utils import pessimism as PS
 from gbp_utils import results, stats, widgets
-from gbp_utils.control import OPEN_LOOP
 from gbp_utils.ensemble import EnsembleWorldModel
 from gbp_utils.env import TaskSet, WallConfig
 from gbp_utils.planners import GBPConfig, make_planner
@@ -22,17 +21,8 @@ from gbp_utils.sampling import CEMConfig
 
 @pytest.fixture
 def micro():
-    """Fast presets shrunk further: tiny data, short training, one-round online finetuning and planners of a
-    few iterations, so members of every kind and a whole study run in seconds."""
-    P = gbp_utils.presets(fast=True)
-    adam = GBPConfig(restarts=2, iterations=3, warm_iterations=1, lr=0.03)
-    cem = CEMConfig(population=24, elites=4, iterations=2, warm_iterations=1)
-    return dataclasses.replace(
-        P, expert_data=dataclasses.replace(P.expert_data, n_episodes=30),
-        train=dataclasses.replace(P.train, epochs=2),
-        online=dataclasses.replace(P.online, rounds=1, tasks_per_round=3, executions=(OPEN_LOOP,), epochs_per_round=1),
-        gbp=dataclasses.replace(adam, restarts=1), adversarial_finetune=dataclasses.replace(P.adversarial_finetune, epochs=1),
-        final_planners={**P.final_planners, "Adam": adam, "CEM": cem})
+    """Members of every kind and a whole study in seconds (``helpers.micro_presets``)."""
+    return micro_presets()
 
 
 def test_scaled_planner_matches_an_ensembles_compute():
@@ -45,7 +35,7 @@ def test_scaled_planner_matches_an_ensembles_compute():
                          (CEMConfig(population=20, elites=4, iterations=3), 2)):
         single = make_planner(model, PS.scaled_planner(config, M), 0.5)(starts, goals, H)
         ens = make_planner(EnsembleWorldModel.from_models([model] * M), config, 0.5)(starts, goals, H)
-        evals = lambda p: p.wm_forward + 2 * p.wm_backward  # noqa: E731
+        evals = lambda p: p.wm_forward + 2 * p.wm_backward
         assert evals(ens) - evals(single) == once * (M - 1) * H
     assert PS.scaled_planner(GBPConfig(restarts=8), 5).restarts == 40
     c = PS.scaled_planner(CEMConfig(population=300, elites=15), 2)
@@ -125,7 +115,7 @@ def test_members_of_every_kind(micro):
     base = [PS.member_model(micro, 0, "base", m).model for m in (0, 1)]
     adv = PS.member_model(micro, 0, "adversarial", 0).model
     online = PS.member_model(micro, 0, "online", 0)
-    sd = lambda m: torch.cat([p.flatten() for p in m.state_dict().values()])  # noqa: E731
+    sd = lambda m: torch.cat([p.flatten() for p in m.state_dict().values()])
     assert not torch.equal(sd(base[0]), sd(base[1]))  # own seed, own resample
     assert not torch.equal(sd(adv), sd(base[0])) and not torch.equal(sd(online.model), sd(base[0]))
     assert online.history["collected_transitions"] == [micro.online.tasks_per_round * micro.wall.max_steps]
@@ -170,7 +160,7 @@ def test_study_writes_comparable_runs(micro, tmp_path):
 
 
 def test_choice_from_results_needs_one_ensemble_size():
-    frame = lambda rows: pd.DataFrame(rows, columns=["model", "planner", "members", "beta"])  # noqa: E731
+    frame = lambda rows: pd.DataFrame(rows, columns=["model", "planner", "members", "beta"])
     with pytest.raises(ValueError, match="no ensemble rows"):
         PS.choice_from_results(frame([("base", "Adam MPC", 1, 0.0)]))
     with pytest.raises(ValueError, match=r"mix ensemble sizes \[2, 3\]"):

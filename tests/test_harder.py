@@ -1,0 +1,118 @@
+"""Notebook 10's study: the series' presets in the harder worlds (``Presets.in_world``, ``worlds.WorldDataConfig``)
+and the study over worlds x models x planners with its ceiling and oracle (``harder``)."""
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from helpers import micro_presets
+
+import gbp_utils
+from gbp_utils import data as D
+from gbp_utils import final_evaluation as FE
+from gbp_utils import harder
+from gbp_utils.layouts import LayoutConfig
+from gbp_utils.momentum import MomentumConfig
+from gbp_utils.worlds import World, WorldDataConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def micro():
+    """Models of every kind in every world and a study in seconds (``helpers.micro_presets``)."""
+    return micro_presets(seeds=(0, 1))
+
+
+def test_in_world_keeps_every_setting_and_moves_data_tasks_and_inits():
+    P = gbp_utils.presets(fast=False)
+    ws = harder.worlds(P)
+    assert list(ws) == ["momentum", "layouts", "two walls"]
+    M, L = P.in_world(ws["momentum"]), P.in_world(ws["layouts"])
+    for Q, w in ((M, ws["momentum"]), (L, ws["layouts"])):
+        assert Q.world is w and Q.where is w and P.where is P.wall
+        assert isinstance(Q.expert_data, WorldDataConfig) and Q.expert_data.world is w
+        assert dataclasses.replace(Q.expert_data) != P.expert_data
+        assert {f: getattr(Q.expert_data, f) for f in ("n_episodes", "seed", "noise_std")} == \
+            {f: getattr(P.expert_data, f) for f in ("n_episodes", "seed", "noise_std")}
+        assert (Q.model, Q.train, Q.online, Q.adversarial_only, Q.seeds) == (P.model, P.train, P.online,
+                                                                               P.adversarial_only, P.seeds)
+        t = Q.test_tasks(5)
+        assert t.starts.shape == (5, w.state_dim) and torch.equal(t.starts, w.sample_tasks(P.tasks.test, 0, "test").starts[:5])
+    # accelerations cannot follow waypoint moves: momentum plans start from noise / standing still
+    assert (M.gbp.init, M.final_planners["Adam"].init, M.final_planners["CEM"].init) == ("gaussian", "gaussian", "zeros")
+    assert dataclasses.replace(M.final_planners["CEM"], init="waypoints") == P.final_planners["CEM"]
+    assert all(spec[0].init in ("gaussian", "zeros") for spec in M.final_budgets.values())
+    assert L.final_planners == P.final_planners and L.gbp == P.gbp  # layout actions are moves: unchanged
+    S = M.for_seed(2)
+    assert S.world is M.world and S.expert_data.seed == P.expert_data.seed + 2 and isinstance(S.expert_data, WorldDataConfig)
+    with pytest.raises(ValueError, match="already live in the momentum world"):
+        M.in_world(ws["layouts"])
+    with pytest.raises(TypeError, match="takes a worlds.World"):
+        P.in_world("momentum")
+    with pytest.raises(ValueError, match="world must be one of"):
+        harder.world_presets(P, "ice")
+
+
+def test_world_data_configs_cache_apart_and_say_what_they_are():
+    w = World(layouts=LayoutConfig())
+    point = D.DataConfig(n_episodes=20, seed=4)
+    cfg = WorldDataConfig.of(point, w)
+    assert D.dataset_path(cfg) != D.dataset_path(point)
+    ds = D.get_dataset(cfg)
+    assert ds.states.shape == (20, 31, 4) and torch.equal(ds.states, w.expert_data(20, 4).states)
+    assert torch.equal(D.get_dataset(cfg).states, ds.states)  # cached
+    with pytest.raises(ValueError, match="pass its worlds.WorldDataConfig"):
+        D.load_dataset(D.dataset_path(cfg))
+    with pytest.raises(ValueError, match="must be its world's wall"):
+        WorldDataConfig(world=w, wall=dataclasses.replace(w.wall, door_width=1.0))
+    play = D.get_dataset(WorldDataConfig.of(dataclasses.replace(point, kind="play"), World(momentum=MomentumConfig())))
+    assert play.goals is None and play.states.shape == (20, 31, 4) and (play.states[:, 0, 2:] == 0).all()
+
+
+def test_world_models_learn_each_worlds_state(micro):
+    for name, dim in (("momentum", 4), ("two walls", 6)):
+        models = harder.world_models(micro, name, 0, kinds=("base", "online"))
+        assert [m.state_dim for m in models.values()] == [dim, dim]
+        again = harder.world_models(micro, name, 0, kinds=("base",))["base"]
+        assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), models["base"].state_dict().values()))
+
+
+def test_the_study_runs_every_world_model_and_planner_and_writes_its_tables(micro):
+    df, out = harder.run_study(micro, names=["momentum", "layouts"], seeds=(0,), n_tasks=6, kinds=("base",),
+                               progress=False)
+    assert list(df.columns) == harder.COLUMNS and list(out.columns) == harder.OUTCOME_COLUMNS
+    learned = df[df.model == "base"]
+    assert sorted(learned.planner.unique()) == sorted(harder.study_planners(micro))
+    assert len(learned) == 2 * 4 and len(df) == 2 * (4 + 2) and len(out) == 6 * len(df)
+    refs = df[df.model == FE.REFERENCE].set_index(["world", "planner"])
+    assert (refs.xs(harder.ORACLE, level="planner").success_rate == 1.0).all()  # the oracle solves every task
+    assert (refs.wm_evals_per_task.xs(harder.ORACLE, level="planner") == 0).all()
+    assert (learned.wm_evals_per_task > 0).all()
+    agg = out.groupby(["world", "model", "planner"]).success.mean()
+    assert all(abs(agg[(r.world, r.model, r.planner)] - r.success_rate) < 1e-9 for r in df.itertuples())
+    assert harder.load_results().shape == df.shape and harder.load_outcomes().shape == out.shape
+    with pytest.raises(ValueError, match="split must be 'test'"):
+        harder.run_study(micro, split="tune", progress=False)
+
+
+def test_point_world_rows_are_notebook_08s_same_models_and_planners():
+    results = FE.load_results(ROOT / "data" / "results" / "final_evaluation.csv")
+    outcomes = FE.load_outcomes(ROOT / "data" / "results" / "final_outcomes.csv.gz")
+    rows, outs = harder.point_world_rows(results, outcomes)
+    assert list(rows.columns) == harder.COLUMNS and set(rows.world) == {"point"}
+    assert len(rows) == len(harder.KINDS) * 4 * 3  # kinds x (Adam, CEM) x (open loop, MPC) x seeds
+    assert set(rows.model) == set(harder.KINDS)
+    assert len(outs) == len(rows) * 300
+    pd.testing.assert_frame_equal(
+        rows.drop(columns="world").reset_index(drop=True),
+        results[results.model.isin(harder.KINDS) & results.planner.isin(rows.planner.unique())].reset_index(drop=True))
+
+
+def test_harder_presets_check_their_worlds():
+    with pytest.raises(ValueError, match="one-wall world"):
+        harder.HarderPresets(layouts=LayoutConfig(second_wall_x=2.0))
+    with pytest.raises(ValueError, match="needs a second_wall_x"):
+        harder.HarderPresets(two_walls=LayoutConfig())
