@@ -40,7 +40,7 @@ from .control import OPEN_LOOP, Execution, Episodes
 from .data import DataConfig, generate
 from .env import TaskSet, WallConfig, WallEnv
 from .planners import GBPConfig, planning_cost
-from .plotting import MODEL_STYLE, PALETTE, REAL_STYLE, draw_arena
+from .plotting import MODEL_STYLE, PALETTE, REAL_STYLE, WALL_COLOR, draw_arena
 from .sampling import CEMConfig
 from .world_model import rollout
 
@@ -1219,6 +1219,134 @@ def pessimism_explorer(ensemble, configs: dict, wall: WallConfig | None = None, 
                     {"ensemble": ensemble, "configs": dict(configs), "wall": wall,
                      "field": pessimism.disagreement_field(ensemble, wall)},
                     click="task")
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 10: one plan in a harder world
+# --------------------------------------------------------------------------------------------
+class _WorldView:
+    """Left: the task's arena with its own walls, the plan as the model sees it (dashed) and reality (solid).
+    Right: step by step, how far the model's path has drifted from reality's."""
+    figsize = (9.6, 4.4)
+
+    def __init__(self, fig, wall: WallConfig):
+        ax, step_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.15, 1]})
+        h = wall.half_size
+        ax.add_patch(Rectangle((-h, -h), 2 * h, 2 * h, fill=False, edgecolor="black", linewidth=1.5))
+        ax.set(xlim=(-h - 0.2, h + 0.2), ylim=(-h - 0.2, h + 0.2), aspect="equal", xticks=[], yticks=[])
+        self.ax, self.h, self.walls = ax, h, []
+        self.arena = _ArenaPanel(ax, wall, {"reality": ("real", PALETTE["green"], "reality"),
+                                            "model": ("model", PALETTE["cyan"], "model: plan")}, legend="lower left",
+                                 arena=False)
+        self.step_ax = step_ax
+        self.error, = step_ax.plot([], [], color=PALETTE["orange"], marker=".", label="model's path vs reality's")
+        step_ax.set(xlabel="step of the plan", ylabel="arena units", yscale="log")
+        step_ax.legend(fontsize=7, loc="upper left", framealpha=0.6)
+        _leave_room_for_titles(fig)
+        self.click_axes = ()
+
+    def update(self, drawing: dict) -> None:
+        for patch in self.walls:
+            patch.remove()
+        self.walls = [self.ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, color=WALL_COLOR, zorder=3))
+                      for x0, x1, y0, y1 in drawing["walls"]]
+        self.arena.paths(drawing)
+        self.arena.title(drawing["title"])
+        floor = 1e-4
+        e = np.maximum(_np(drawing["step_error"]), floor)
+        self.error.set_data(np.arange(1, len(e) + 1), e)
+        self.step_ax.set_xlim(0.5, max(len(e) + 0.5, 1.5))
+        self.step_ax.set_ylim(floor * 0.8, max(float(e.max()), 1e-2) * 2)
+        self.step_ax.set_title(drawing["step_title"], fontsize=9)
+
+
+def _world_walls(world, state: torch.Tensor) -> list:
+    """The solid pieces [x0, x1, y0, y1] of the walls a state of ``world`` lives among, inside the arena."""
+    h = world.wall.half_size
+    if world.layouts is None:
+        return [tuple(b) for b in world.wall.wall_boxes()]
+    boxes = world.layouts_of(state[None].cpu()).boxes(h)[0]
+    return [(float(x0), float(x1), max(float(y0), -h), min(float(y1), h)) for x0, x1, y0, y1 in boxes]
+
+
+def _world_data(world, model, planner, task, worlds: dict, models: dict, tasks: dict, configs: dict,
+                wall: WallConfig):
+    for name, options in (("world", worlds), ("model", models.get(world, {})), ("planner", configs.get(world, {}))):
+        value = {"world": world, "model": model, "planner": planner}[name]
+        if value not in options:
+            raise ValueError(f"{name} must be one of {sorted(options)}; got {value!r}")
+    w, wm, ts = worlds[world], models[world][model], tasks[world]
+    if not 0 <= task < len(ts):
+        raise ValueError(f"task must be in [0, {len(ts) - 1}]; got {task}")
+    from .control import execute
+    from .planners import make_planner
+    one = TaskSet(ts.starts[task:task + 1], ts.goals[task:task + 1], ts.split, ts.seed)
+    ep = execute(w.env, make_planner(wm, configs[world][planner], w.action_bound, w.moves_positions), one, OPEN_LOOP)
+    real, promised = ep.states[0].cpu(), ep.first_plan_states[0].cpu()
+    goal = w.positions(one.goals[0].cpu())
+    out = {"world": world, "model": model, "planner": planner, "task": int(task),
+           "success": bool(w.success(real[-1:], one.goals.cpu())[0]),
+           "final_distance": float((w.positions(real[-1]) - goal).norm()),
+           "model_final_distance": float((w.positions(promised[-1]) - goal).norm()),
+           "wm_evals": float(ep.wm_forward[0] + 2 * ep.wm_backward[0])}
+    step_error = (w.positions(promised[1:]) - w.positions(real[1:])).norm(dim=-1)
+    out["plan_drift"] = float(step_error[-1])
+    title = (f"{world}, {model} model, {planner}: reality {_verdict(out)}\n(the model believes "
+             f"{out['model_final_distance']:.2f})")
+    step_title = f"model vs reality at the end: {out['plan_drift']:.2f}"
+    return out, {"start": real[0, :2], "goal": goal, "reality": real[:, :2], "model": promised[:, :2],
+                 "walls": _world_walls(w, one.starts[0]), "title": title, "step_title": step_title,
+                 "step_error": step_error}
+
+
+def _world_inputs(worlds: dict, models: dict, tasks: dict, configs: dict) -> None:
+    if not worlds:
+        raise ValueError("world_explorer needs at least one world, e.g. harder.worlds(presets())")
+    for what, given in (("models", models), ("tasks", tasks), ("configs", configs)):
+        missing = sorted(set(worlds) - set(given))
+        if missing:
+            raise ValueError(f"{what} has nothing for the world(s) {missing}: give one entry per world")
+    kinds = [list(models[w]) for w in worlds]
+    if any(k != kinds[0] for k in kinds) or not kinds[0]:
+        raise ValueError("every world needs the same model kinds, e.g. {'base': ..., 'online + adversarial': ...}")
+    planners = [list(configs[w]) for w in worlds]
+    if any(p != planners[0] for p in planners) or not planners[0]:
+        raise ValueError("every world needs the same planner names, e.g. {'GBP': ..., 'CEM': ...}")
+
+
+def world_explorer(worlds: dict, models: dict, tasks: dict, configs: dict, wall: WallConfig | None = None
+                   ) -> Explorer:
+    """Toggles for the world (``worlds``: {name: worlds.World}), the model kind (``models``: {world: {kind:
+    model}}) and the planner (``configs``: {world: {name: planner config}}, light budgets keep it instant), and a
+    slider over the world's tasks (``tasks``: {world: TaskSet}); redraws ``show_world``'s picture."""
+    wall = wall or WallConfig()
+    _world_inputs(worlds, models, tasks, configs)
+    first = next(iter(worlds))
+    n = min(len(t) for t in tasks.values())
+    return Explorer(_world_data, _WorldView,
+                    {"world": W.ToggleButtons(options=list(worlds), value=first, description="world"),
+                     "model": W.ToggleButtons(options=list(models[first]), description="model"),
+                     "planner": W.ToggleButtons(options=list(configs[first]), description="planner"),
+                     "task": W.IntSlider(value=0, min=0, max=n - 1, description="task", continuous_update=False)},
+                    {"worlds": dict(worlds), "models": dict(models), "tasks": dict(tasks), "configs": dict(configs),
+                     "wall": wall})
+
+
+def show_world(world: str, model: str, planner: str, task: int, worlds: dict, models: dict, tasks: dict, configs: dict,
+               wall: WallConfig | None = None, draw: bool = True) -> dict:
+    """Plan task ``task`` of world ``world`` open loop through ``models[world][model]`` with
+    ``configs[world][planner]``, execute it in the world, and draw both paths among the task's own walls, with
+    the distance between the model's path and reality's step by step.
+
+    Returns a dict: world, model, planner, task, success, final_distance (real, to the goal's position),
+    model_final_distance (what the model believes), plan_drift (the model's final position vs reality's),
+    wm_evals (forward + 2 x backward model steps).
+    """
+    wall = wall or WallConfig()
+    _world_inputs(worlds, models, tasks, configs)
+    out, drawing = _world_data(world, model, planner, task, worlds, models, tasks, configs, wall)
+    _show_static(_WorldView, drawing, draw, wall=wall)
+    return out
 
 
 # --------------------------------------------------------------------------------------------

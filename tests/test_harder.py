@@ -116,3 +116,61 @@ def test_harder_presets_check_their_worlds():
         harder.HarderPresets(layouts=LayoutConfig(second_wall_x=2.0))
     with pytest.raises(ValueError, match="needs a second_wall_x"):
         harder.HarderPresets(two_walls=LayoutConfig())
+
+
+# --------------------------------------------------------------------------------------------
+# The world explorer (notebook 10's widget)
+# --------------------------------------------------------------------------------------------
+@pytest.fixture
+def explorer_inputs(micro):
+    from gbp_utils.env import TrueDynamicsModel
+    ws = harder.worlds(micro)
+    models = {n: {"base": harder.world_models(micro, n, 0, kinds=("base",))["base"],
+                  "true dynamics": TrueDynamicsModel(env=w.env)} for n, w in ws.items()}
+    tasks = {n: micro.in_world(w).eval_tasks(6) for n, w in ws.items()}
+    configs = {n: {"CEM": micro.in_world(w).final_planners["CEM"]} for n, w in ws.items()}
+    return ws, models, tasks, configs
+
+
+def test_world_explorer_follows_its_controls_and_draws_each_tasks_walls(explorer_inputs):
+    from helpers import drive
+
+    from gbp_utils import widgets
+    ws, models, tasks, configs = explorer_inputs
+    ui = widgets.world_explorer(ws, models, tasks, configs)
+    seen = {}
+    for world in ws:
+        for task in (0, 3):
+            r = drive(ui, world=world, task=task, model="base")
+            assert (r["world"], r["task"], r["model"]) == (world, task, "base")
+            direct = widgets.show_world(world, "base", "CEM", task, ws, models, tasks, configs, draw=False)
+            assert direct == r  # the plain function is the widget's callback
+            start = tasks[world].starts[task]
+            assert ui.drawing["start"].tolist() == start[:2].tolist()
+            walls = sorted(ui.drawing["walls"])
+            if world == "momentum":
+                assert walls == sorted(tuple(b) for b in ws[world].wall.wall_boxes())
+            else:  # the task's own doors: the gap in the first wall is this task's door
+                lay = ws[world].layouts_of(start[None])
+                x0 = ws[world].wall.wall_x - ws[world].wall.wall_thickness / 2
+                below, above = sorted((b for b in walls if abs(b[0] - x0) < 1e-6), key=lambda b: b[2])
+                assert (below[3], above[2]) == pytest.approx((float(lay.door_low[0, 0]), float(lay.door_high[0, 0])))
+                assert len(walls) == 2 * ws[world].n_walls
+            seen[(world, task)] = r["final_distance"]
+    assert len(set(seen.values())) == len(seen)  # every world and task is its own plan
+    truth = drive(ui, world="layouts", task=2, model="true dynamics")
+    assert truth["model_final_distance"] == pytest.approx(truth["final_distance"], abs=1e-5)  # no gap on the truth
+    assert truth["plan_drift"] == pytest.approx(0.0, abs=1e-5)
+
+
+def test_world_explorer_rejects_inconsistent_inputs(explorer_inputs):
+    from gbp_utils import widgets
+    ws, models, tasks, configs = explorer_inputs
+    with pytest.raises(ValueError, match=r"tasks has nothing for the world\(s\) \['two walls'\]"):
+        widgets.world_explorer(ws, models, {k: v for k, v in tasks.items() if k != "two walls"}, configs)
+    with pytest.raises(ValueError, match="same model kinds"):
+        widgets.world_explorer(ws, {**models, "layouts": {"base": models["layouts"]["base"]}}, tasks, configs)
+    with pytest.raises(ValueError, match="planner must be one of"):
+        widgets.show_world("layouts", "base", "GBP", 0, ws, models, tasks, configs, draw=False)
+    with pytest.raises(ValueError, match=r"task must be in \[0, 5\]"):
+        widgets.show_world("layouts", "base", "CEM", 6, ws, models, tasks, configs, draw=False)
