@@ -1,4 +1,4 @@
-"""Checks for the graded exercises of notebooks 03-08 and 11: each runs the student's function on a small,
+"""Checks for the graded exercises of notebooks 03-08, 10 and 11: each runs the student's function on a small,
 fixed case and compares it with the package's own implementation.
 
 A check raises (``AssertionError`` with a message that says what differs, or whatever the student's
@@ -329,3 +329,64 @@ def check_matched_budget(matched_budget) -> None:
             got, expected = matched_budget(config, members), scaled_planner(config, members)
             assert got == expected, f"matched_budget({type(config).__name__}, {members}) gave {got}, expected {expected}"
     _passed("matched budget")
+
+
+# --------------------------------------------------------------------------------------------
+# 10 · harder worlds
+# --------------------------------------------------------------------------------------------
+def check_momentum_step(momentum_step) -> None:
+    """``momentum_step(states (B, 4), actions (B, 2), max_accel, damping, max_speed) -> (B, 4)``: one step of
+    the momentum world away from every wall — damp the velocity, add the acceleration (clipped to
+    ``max_accel`` per component), clip the new velocity to ``max_speed`` per component, and move by it — as
+    ``momentum.MomentumEnv.step`` computes it."""
+    from .momentum import MomentumConfig, MomentumEnv
+    gen = torch.Generator().manual_seed(4)
+    p = torch.stack([-4.0 + 2.0 * torch.rand(64, generator=gen), -3.0 + 6.0 * torch.rand(64, generator=gen)], -1)
+    v = 0.5 * (2 * torch.rand(64, 2, generator=gen) - 1)
+    a = 0.4 * (2 * torch.rand(64, 2, generator=gen) - 1)  # half of them beyond the bound
+    for cfg in (MomentumConfig(max_accel=0.2, damping=0.05), MomentumConfig(max_accel=0.1, damping=0.3, max_speed=0.3)):
+        world = MomentumEnv(env.WallConfig(), cfg)
+        states = torch.cat([p, v.clamp(-world.max_speed, world.max_speed)], -1)
+        got = momentum_step(states, a, cfg.max_accel, cfg.damping, world.max_speed)
+        _close(f"next states (max_accel {cfg.max_accel}, damping {cfg.damping}, max_speed {world.max_speed})", got,
+               world.step(states, a))
+    _passed("momentum step")
+
+
+def check_layout_state(layout_state) -> None:
+    """``layout_state(positions (B, 2), door_low (B, W), door_high (B, W)) -> (B, 2 + 2W)``: the position
+    followed by each wall's door centre and width (wall by wall), what the layout worlds' states carry
+    (``worlds.World.sample_tasks``; ``layouts.Layouts.features``)."""
+    from .layouts import LayoutConfig, sample_layouts
+    gen = torch.Generator().manual_seed(5)
+    for config in (LayoutConfig(), LayoutConfig(door_center=(-2.5, 2.5), second_wall_x=2.5)):
+        lay = sample_layouts(6, 3, config, env.WallConfig(), "train")
+        positions = 4 * (2 * torch.rand(6, 2, generator=gen) - 1)
+        expected = torch.cat([positions, lay.features()], -1)
+        _close(f"layout states with {lay.door_low.shape[1]} wall(s)", layout_state(positions, lay.door_low, lay.door_high),
+               expected)
+    _passed("layout state")
+
+
+def check_door_blocked(door_blocked) -> None:
+    """``door_blocked(starts (B, 2), goals (B, 2), wall_x, thickness, door_low (B,), door_high (B,)) -> (B,)
+    bool``: does the straight segment from start to goal pass through the solid part of a wall of
+    ``thickness`` centred at ``wall_x`` whose door spans [door_low, door_high]? As
+    ``layouts.segment_blocked`` decides it for one-wall layouts."""
+    from .layouts import LayoutConfig, sample_layouts, segment_blocked
+    wall = env.WallConfig()
+    lay = sample_layouts(400, 8, LayoutConfig(), wall, "train")
+    gen = torch.Generator().manual_seed(6)
+    starts = torch.stack([-4.5 + 4.0 * torch.rand(400, generator=gen), -4.5 + 9 * torch.rand(400, generator=gen)], -1)
+    goals = torch.stack([-2.0 + 6.5 * torch.rand(400, generator=gen), -4.5 + 9 * torch.rand(400, generator=gen)], -1)
+    expected = segment_blocked(starts, goals, lay, wall.half_size)
+    got = torch.as_tensor(door_blocked(starts, goals, wall.wall_x, wall.wall_thickness, lay.door_low[:, 0],
+                                       lay.door_high[:, 0]))
+    assert got.shape == expected.shape, f"door_blocked returned shape {tuple(got.shape)}, expected {tuple(expected.shape)}"
+    wrong = (got.bool() != expected).nonzero()[:, 0]
+    if len(wrong):
+        i = int(wrong[0])
+        raise AssertionError(f"door_blocked is wrong on {len(wrong)} of 400 segments, e.g. {starts[i].tolist()} -> "
+                             f"{goals[i].tolist()} with the door at [{lay.door_low[i, 0]:.2f}, {lay.door_high[i, 0]:.2f}]: "
+                             f"got {bool(got[i])}, expected {bool(expected[i])}")
+    _passed("door test")

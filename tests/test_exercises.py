@@ -205,3 +205,64 @@ def test_matched_budget_by_iterations_fails():
     import dataclasses
     with pytest.raises(AssertionError, match="matched_budget"):
         exercises.check_matched_budget(lambda c, m: dataclasses.replace(c, iterations=c.iterations * m))
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 10: harder worlds
+# --------------------------------------------------------------------------------------------
+def _momentum_step(states, actions, max_accel, damping, max_speed):
+    p, v = states[:, :2], states[:, 2:]
+    v = ((1 - damping) * v + actions.clamp(-max_accel, max_accel)).clamp(-max_speed, max_speed)
+    return torch.cat([p + v, v], -1)
+
+
+def _layout_state(positions, door_low, door_high):
+    centre, width = (door_low + door_high) / 2, door_high - door_low
+    return torch.cat([positions, torch.stack([centre, width], -1).flatten(1)], -1)
+
+
+def _door_blocked(starts, goals, wall_x, thickness, door_low, door_high):
+    x0, x1 = wall_x - thickness / 2, wall_x + thickness / 2
+    dx = goals[:, 0] - starts[:, 0]
+    safe = torch.where(dx == 0, torch.ones_like(dx), dx)
+    t0, t1 = ((x0 - starts[:, 0]) / safe).clamp(0, 1), ((x1 - starts[:, 0]) / safe).clamp(0, 1)
+    lo_t, hi_t = torch.minimum(t0, t1), torch.maximum(t0, t1)
+    reaches = (torch.maximum(starts[:, 0], goals[:, 0]) > x0) & (torch.minimum(starts[:, 0], goals[:, 0]) < x1)
+    y_a = starts[:, 1] + lo_t * (goals[:, 1] - starts[:, 1])
+    y_b = starts[:, 1] + hi_t * (goals[:, 1] - starts[:, 1])
+    inside_door = (torch.minimum(y_a, y_b) >= door_low) & (torch.maximum(y_a, y_b) <= door_high)
+    return reaches & ~inside_door
+
+
+def test_notebook_10_checks_pass_correct_answers():
+    exercises.check_momentum_step(_momentum_step)
+    exercises.check_layout_state(_layout_state)
+    exercises.check_door_blocked(_door_blocked)
+
+
+@pytest.mark.parametrize("wrong", [
+    lambda s, a, m, d, v: _momentum_step(s, a, m, 0.0, v),  # no damping
+    lambda s, a, m, d, v: torch.cat([s[:, :2] + s[:, 2:], _momentum_step(s, a, m, d, v)[:, 2:]], -1),  # moves by the old velocity
+    lambda s, a, m, d, v: _momentum_step(s, a, float("inf"), d, v),  # the acceleration unclipped
+], ids=["no-damping", "old-velocity", "unclipped"])
+def test_momentum_step_mistakes_fail(wrong):
+    with pytest.raises(AssertionError, match="next states"):
+        exercises.check_momentum_step(wrong)
+
+
+def test_layout_state_mistakes_fail():
+    with pytest.raises(AssertionError, match="layout states with 1 wall"):
+        exercises.check_layout_state(lambda p, lo, hi: torch.cat([p, torch.stack([lo, hi], -1).flatten(1)], -1))
+    with pytest.raises(AssertionError, match="layout states with 2 wall"):  # centres of all walls, then widths
+        exercises.check_layout_state(lambda p, lo, hi: torch.cat([p, (lo + hi) / 2, hi - lo], -1))
+
+
+def test_door_blocked_mistakes_fail():
+    def centre_line_only(starts, goals, wall_x, thickness, lo, hi):  # ignores the wall's thickness
+        return _door_blocked(starts, goals, wall_x, 0.0, lo, hi)
+
+    with pytest.raises(AssertionError, match="door_blocked is wrong on"):
+        exercises.check_door_blocked(centre_line_only)
+    with pytest.raises(AssertionError, match="door_blocked is wrong on"):  # the fixed door of notebooks 01-08
+        exercises.check_door_blocked(lambda s, g, x, t, lo, hi: _door_blocked(s, g, x, t, torch.full_like(lo, -0.75),
+                                                                              torch.full_like(hi, 0.75)))
