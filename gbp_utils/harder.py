@@ -149,3 +149,48 @@ def point_world_rows(results=None, outcomes=None, kinds=KINDS, planners=None):
     planners = set(planners or [f"{f} {e}" for f in FAMILIES for e in ("open-loop", "MPC")])
     keep = lambda d: d[d.model.isin(list(kinds)) & d.planner.isin(list(planners))]  # noqa: E731
     return keep(results).assign(world="point")[COLUMNS], keep(outcomes).assign(world="point")[OUTCOME_COLUMNS]
+
+
+# --------------------------------------------------------------------------------------------
+# Which conclusions hold in which world
+# --------------------------------------------------------------------------------------------
+REMEDIES = ("online", "adversarial", "online + adversarial")
+
+
+def study_claims(planners) -> list[dict]:
+    """The series' conclusions as paired claims within one world (``stats.paired_claims``): each remedy beats
+    the base model, per planner; and with MPC, CEM against Adam-GBP on the base and the online + adversarial
+    model."""
+    claims = [{"claim": f"{remedy} beats base ({planner})", "a": (remedy, planner), "b": ("base", planner)}
+              for planner in planners for remedy in REMEDIES]
+    claims += [{"claim": f"CEM beats Adam-GBP ({kind}, MPC)", "a": (kind, "CEM MPC"), "b": (kind, "Adam MPC")}
+               for kind in ("base", "online + adversarial")]
+    return claims
+
+
+def world_verdicts(outcomes, n_boot: int = 4000):
+    """``study_claims`` decided in every world of ``outcomes`` (``run_study``'s, with ``point_world_rows``'s
+    for the point world): claim, world, the two rates, the paired difference with its interval, verdict."""
+    import pandas as pd
+
+    from .stats import paired_claims
+    frames = []
+    for world, g in outcomes.groupby("world", sort=False):
+        planners = [p for p in g.planner.unique() if p.split()[0] in FAMILIES]
+        v = paired_claims(g, study_claims(planners), n_boot=n_boot)
+        frames.append(v.assign(world=world))
+    return pd.concat(frames, ignore_index=True)[["claim", "world", "rate_a", "rate_b", "difference", "low", "high",
+                                                  "verdict"]]
+
+
+def side_by_side(outcomes, n_boot: int = 4000):
+    """Success per kind x planner (rows) and world (columns): the rate and its crossed-bootstrap interval over
+    seeds and tasks (``stats.crossed_summary``), one (rate, low, high) column triple per world."""
+    import pandas as pd
+
+    from .stats import crossed_summary
+    parts = []
+    for world, g in outcomes.groupby("world", sort=False):
+        s = crossed_summary(g[g.model.isin(list(KINDS))], n_boot=n_boot).set_index(["model", "planner"])
+        parts.append(s[["success_rate", "low", "high"]].rename(columns=lambda c: f"{world} {c}"))
+    return pd.concat(parts, axis=1)

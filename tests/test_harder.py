@@ -174,3 +174,40 @@ def test_world_explorer_rejects_inconsistent_inputs(explorer_inputs):
         widgets.show_world("layouts", "base", "GBP", 0, ws, models, tasks, configs, draw=False)
     with pytest.raises(ValueError, match=r"task must be in \[0, 5\]"):
         widgets.show_world("layouts", "base", "CEM", 6, ws, models, tasks, configs, draw=False)
+
+
+def _fake_outcomes(rates: dict, worlds=("point", "momentum"), n_tasks=200, seeds=(0, 1, 2)):
+    """Per-task outcomes with the given success rate per (world, model, planner) (default 0.3)."""
+    rng = torch.Generator().manual_seed(0)
+    rows = []
+    for world in worlds:
+        for kind in harder.KINDS:
+            for planner in ("Adam open-loop", "Adam MPC", "CEM open-loop", "CEM MPC"):
+                p = rates.get((world, kind, planner), 0.3)
+                for seed in seeds:
+                    ok = (torch.rand(n_tasks, generator=rng) < p).int().tolist()
+                    rows += [{"world": world, "model": kind, "planner": planner, "seed": seed, "split": "test",
+                              "task": t, "success": ok[t], "final_distance": 0.0} for t in range(n_tasks)]
+    return pd.DataFrame(rows, columns=harder.OUTCOME_COLUMNS)
+
+
+def test_world_verdicts_decide_each_conclusion_within_its_world():
+    out = _fake_outcomes({("point", "online", "Adam MPC"): 0.8, ("momentum", "online", "Adam MPC"): 0.1,
+                          ("momentum", "online + adversarial", "CEM MPC"): 0.9})
+    v = harder.world_verdicts(out, n_boot=500).set_index(["claim", "world"])
+    assert len(v) == 2 * (3 * 4 + 2)
+    assert v.loc[("online beats base (Adam MPC)", "point")].verdict == "supported"
+    assert v.loc[("online beats base (Adam MPC)", "momentum")].verdict == "not supported"
+    assert v.loc[("CEM beats Adam-GBP (online + adversarial, MPC)", "momentum")].verdict == "supported"
+    assert v.loc[("adversarial beats base (CEM open-loop)", "point")].verdict == "undecided"  # equal rates
+    assert v.loc[("online beats base (Adam MPC)", "point")].difference == pytest.approx(0.5, abs=0.06)
+
+
+def test_side_by_side_has_one_rate_and_interval_per_world():
+    out = _fake_outcomes({("momentum", "base", "CEM MPC"): 0.9})
+    t = harder.side_by_side(out, n_boot=300)
+    assert list(t.columns) == [f"{w} {c}" for w in ("point", "momentum") for c in ("success_rate", "low", "high")]
+    assert len(t) == 16
+    r = t.loc[("base", "CEM MPC")]
+    assert r["momentum success_rate"] == pytest.approx(0.9, abs=0.04) and r["momentum low"] < 0.9 < r["momentum high"]
+    assert r["point success_rate"] == pytest.approx(0.3, abs=0.05)
