@@ -23,6 +23,7 @@ PAPER_BEGIN, PAPER_END = "<!-- paper-table:begin -->", "<!-- paper-table:end -->
 CLAIMS_BEGIN, CLAIMS_END = "<!-- claims-table:begin -->", "<!-- claims-table:end -->"
 BUDGET_BEGIN, BUDGET_END = "<!-- budget-table:begin -->", "<!-- budget-table:end -->"
 PESSIMISM_BEGIN, PESSIMISM_END = "<!-- pessimism-table:begin -->", "<!-- pessimism-table:end -->"
+HARDER_BEGIN, HARDER_END = "<!-- harder-table:begin -->", "<!-- harder-table:end -->"
 
 
 def _readme_with_table(readme: Path, csv: Path | None, outcomes: Path | None = None) -> tuple[str, str, str]:
@@ -48,6 +49,14 @@ def _readme_with_table(readme: Path, csv: Path | None, outcomes: Path | None = N
         from . import pessimism
         study = pessimism.study_table(pessimism.load_outcomes(), pessimism.load_results())
         new = render_readme(new, pessimism_markdown(study), PESSIMISM_BEGIN, PESSIMISM_END)
+    if HARDER_BEGIN in text:
+        import pandas as pd
+
+        from . import harder
+        point_rows, point_out = harder.point_world_rows(load_results(csv), out)
+        both = pd.concat([point_out, harder.load_outcomes()], ignore_index=True)
+        new = render_readme(new, harder_markdown(harder.side_by_side(both), harder.world_verdicts(both)),
+                            HARDER_BEGIN, HARDER_END)
     return text, new, table
 
 
@@ -112,6 +121,27 @@ def pessimism_markdown(table) -> str:
         lines.append(f"| {r['model']} | {r['planner']} | {r['members']} · {r['beta']:g} | {100 * r['single']:.1f} | "
                      f"{rate('budget')} | {rate('ensemble')} | {rate('pessimistic')} | {r['single evals']:,.0f} · "
                      f"{r['ensemble evals']:,.0f} | {diff('penalty vs budget')} | {diff('ensemble vs budget')} |")
+    return "\n".join(lines)
+
+
+def harder_markdown(table, verdicts) -> str:
+    """``harder.side_by_side`` and ``harder.world_verdicts`` as Markdown: success % [95% CI over seeds and tasks]
+    per model and planner in each world, then each conclusion's verdict per world with its paired difference."""
+    worlds = list(dict.fromkeys(c.rsplit(" ", 1)[0] for c in table.columns))
+    lines = ["| model | planner | " + " | ".join(f"{w} % [95% CI]" for w in worlds) + " |",
+             "|---|---|" + "---|" * len(worlds)]
+    for (model, planner), r in table.iterrows():
+        cells = [f"{100 * r[f'{w} success_rate']:.1f} [{100 * r[f'{w} low']:.1f}, {100 * r[f'{w} high']:.1f}]"
+                 for w in worlds]
+        lines.append(f"| {model} | {planner} | " + " | ".join(cells) + " |")
+    lines += ["", "| conclusion | " + " | ".join(worlds) + " |", "|---|" + "---|" * len(worlds)]
+    by = verdicts.set_index(["claim", "world"])
+    for claim in dict.fromkeys(verdicts.claim):
+        cells = []
+        for w in worlds:
+            v = by.loc[(claim, w)]
+            cells.append(f"{v.verdict} ({100 * v.difference:+.1f} [{100 * v.low:+.1f}, {100 * v.high:+.1f}])")
+        lines.append(f"| {claim} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -211,3 +211,16 @@ def test_side_by_side_has_one_rate_and_interval_per_world():
     r = t.loc[("base", "CEM MPC")]
     assert r["momentum success_rate"] == pytest.approx(0.9, abs=0.04) and r["momentum low"] < 0.9 < r["momentum high"]
     assert r["point success_rate"] == pytest.approx(0.3, abs=0.05)
+
+
+def test_the_readme_section_is_generated_from_the_study():
+    from gbp_utils import results
+    out = _fake_outcomes({("momentum", "online", "Adam MPC"): 0.9})
+    md = results.harder_markdown(harder.side_by_side(out, n_boot=200), harder.world_verdicts(out, n_boot=200))
+    lines = md.splitlines()
+    assert lines[0] == "| model | planner | point % [95% CI] | momentum % [95% CI] |"
+    assert len([line for line in lines if line.startswith("| online | Adam MPC |")]) == 1
+    row = next(line for line in lines if line.startswith("| online beats base (Adam MPC) |"))
+    assert row.split(" | ")[2].startswith("supported (+")
+    text = f"intro\n{results.HARDER_BEGIN}\nold\n{results.HARDER_END}\nafter"
+    assert results.render_readme(text, md, results.HARDER_BEGIN, results.HARDER_END).count("| online | Adam MPC |") == 1
