@@ -61,6 +61,19 @@ def draw_arena(ax, wall: WallConfig | None = None, title: str | None = None):
     return ax
 
 
+def draw_world(ax, world, state, title: str | None = None):
+    """The arena of ``world`` (a ``worlds.World``) with the walls ``state`` lives among (each layout task has its
+    own door), with equal aspect: ``draw_arena`` for any world."""
+    h = world.wall.half_size
+    ax.add_patch(Rectangle((-h, -h), 2 * h, 2 * h, fill=False, edgecolor="black", linewidth=1.5))
+    for x0, x1, y0, y1 in world.wall_boxes(state):
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, color=WALL_COLOR, zorder=3))
+    ax.set(xlim=(-h - 0.2, h + 0.2), ylim=(-h - 0.2, h + 0.2), aspect="equal", xticks=[], yticks=[])
+    if title:
+        ax.set_title(title)
+    return ax
+
+
 def draw_task(ax, start, goal, wall: WallConfig | None = None, label: bool = True):
     """Start as a circle, goal as a star with its success radius."""
     wall = wall or WallConfig()

@@ -1260,15 +1260,6 @@ class _WorldView:
         self.step_ax.set_title(drawing["step_title"], fontsize=9)
 
 
-def _world_walls(world, state: torch.Tensor) -> list:
-    """The solid pieces [x0, x1, y0, y1] of the walls a state of ``world`` lives among, inside the arena."""
-    h = world.wall.half_size
-    if world.layouts is None:
-        return [tuple(b) for b in world.wall.wall_boxes()]
-    boxes = world.layouts_of(state[None].cpu()).boxes(h)[0]
-    return [(float(x0), float(x1), max(float(y0), -h), min(float(y1), h)) for x0, x1, y0, y1 in boxes]
-
-
 def _world_data(world, model, planner, task, worlds: dict, models: dict, tasks: dict, configs: dict,
                 wall: WallConfig):
     for name, options in (("world", worlds), ("model", models.get(world, {})), ("planner", configs.get(world, {}))):
@@ -1295,7 +1286,7 @@ def _world_data(world, model, planner, task, worlds: dict, models: dict, tasks: 
              f"{out['model_final_distance']:.2f})")
     step_title = f"model vs reality at the end: {out['plan_drift']:.2f}"
     return out, {"start": real[0, :2], "goal": goal, "reality": real[:, :2], "model": promised[:, :2],
-                 "walls": _world_walls(w, one.starts[0]), "title": title, "step_title": step_title,
+                 "walls": w.wall_boxes(one.starts[0]), "title": title, "step_title": step_title,
                  "step_error": step_error}
 
 

@@ -176,6 +176,15 @@ class World:
         dy = torch.clamp(torch.maximum(boxes[..., 2] - y, y - boxes[..., 3]), min=0)
         return (torch.hypot(dx, dy) <= tol).any(-1)
 
+    def wall_boxes(self, state: torch.Tensor) -> list:
+        """The solid wall pieces [x0, x1, y0, y1] inside the arena that a state (S,) of this world lives among:
+        the fixed wall, or the walls its own door features describe."""
+        if self.layouts is None:
+            return [tuple(b) for b in self.wall.wall_boxes()]
+        h = self.wall.half_size
+        boxes = self.layouts_of(state.reshape(1, -1).cpu()).boxes(h)[0]
+        return [(float(x0), float(x1), max(float(y0), -h), min(float(y1), h)) for x0, x1, y0, y1 in boxes]
+
     @staticmethod
     def positions(states: torch.Tensor) -> torch.Tensor:
         """(..., S) -> (..., 2): where the agent is (every world's state starts with x, y)."""

@@ -116,3 +116,23 @@ def test_concept_diagrams_draw_on_the_given_axes():
         assert draw(ax) is ax
         texts = " ".join(t.get_text() for t in ax.texts)
         assert expected in texts and len(ax.patches) >= 4
+
+
+def test_draw_world_draws_the_walls_of_the_state():
+    import torch
+
+    from gbp_utils.env import WallConfig
+    from gbp_utils.layouts import LayoutConfig
+    from gbp_utils.momentum import MomentumConfig
+    from gbp_utils.plotting import draw_world
+    from gbp_utils.worlds import World
+    two = World(layouts=LayoutConfig(second_wall_x=2.5))
+    fig, (a, b) = plt.subplots(1, 2)
+    draw_world(a, two, torch.tensor([-3.0, 0.0, 1.0, 1.0, -2.0, 0.5]), title="two walls")
+    pieces = sorted((p.get_x(), p.get_y(), p.get_height()) for p in a.patches[1:])
+    assert len(pieces) == 4 and a.get_title() == "two walls"
+    assert pieces[0][1] + pieces[0][2] == pytest.approx(0.5) and pieces[1][1] == pytest.approx(1.5)  # door 1: [0.5, 1.5]
+    assert pieces[2][1] + pieces[2][2] == pytest.approx(-2.25) and pieces[3][1] == pytest.approx(-1.75)  # door 2
+    draw_world(b, World(momentum=MomentumConfig()), torch.zeros(4))
+    assert len(b.patches) == 1 + len(WallConfig().wall_boxes())
+    plt.close(fig)
