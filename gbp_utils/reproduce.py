@@ -4,7 +4,7 @@ Usage (from the repository root)::
 
     python -m gbp_utils.reproduce                # full run, rewrites notebooks/ in place
     python -m gbp_utils.reproduce --fast         # quick run, copies go to build/fast/
-    python -m gbp_utils.reproduce --only 01,03   # a subset, by prefix (01..08, A1)
+    python -m gbp_utils.reproduce --only 01,03   # a subset, by prefix (01..08, the appendices 10, 11, A1)
     python -m gbp_utils.reproduce --jobs 1       # one notebook at a time (default: one per CPU, at most 2)
 
 Notebooks named ``NN_*.ipynb`` (and appendices ``A<k>_*.ipynb``, last) are run in sorted order
@@ -24,9 +24,10 @@ have finished; it would run correctly without them, but it would rebuild the
 same data at the same time. Notebook 08's final evaluation (models and runs of
 every training seed) is computed by *cache jobs*, one per seed, that run in the
 same pool beside the notebooks (seeds other than 0 need nothing from the earlier
-notebooks, so they start at once); 08 then finds every run cached. Notebook 11's
-pessimism study has cache jobs too; its seed-0 job first chooses the ensemble size
-and penalty on tune tasks, and the other seeds' jobs wait for it.
+notebooks, so they start at once); 08 then finds every run cached. Notebook 10's
+harder worlds have cache jobs too (they need nothing from the other notebooks),
+and so has notebook 11's pessimism study, whose seed-0 job first chooses the
+ensemble size and penalty on tune tasks; its other seeds' jobs wait for it.
 
 Rebuilding ``data/`` from nothing: point ``GBP_DATA_DIR`` at an empty folder
 (or empty ``data/``) and run the full series, e.g.
@@ -62,16 +63,20 @@ FULL_TIMEOUT = 1800
 FAST_TIMEOUT = 600
 """Per-cell timeout in seconds for a ``--fast`` run."""
 PREREQUISITES = {"A1": ("02",), "03": ("02",), "04": ("03",), "05": ("03",), "06": ("03",), "07": ("06",), "08": ("06",),
-                 "11": ("06",)}
+                 "10": ("08",), "11": ("06",)}
 """Notebook prefix -> the prefixes whose cached data (datasets, models) it loads. Only used to order
 parallel runs (``jobs > 1``); every notebook also runs on its own, regenerating what is missing.
 05 and 06 are left free to overlap: 06 loads 05's online model, so with an empty data/ both would
 train it at once (correct, only duplicate work: a few seconds in fast mode)."""
 
 
-CACHE_JOBS = ("08", "11")
+CACHE_JOBS = ("08", "10", "11")
 """Prefixes of the notebooks whose runs cache jobs compute, one job per training seed of ``presets().seeds``:
-08's final evaluation (``final_evaluation.prefill``) and 11's pessimism study (``pessimism.prefill``)."""
+08's final evaluation (``final_evaluation.prefill``), 10's harder worlds (``harder.prefill``) and 11's
+pessimism study (``pessimism.prefill``)."""
+CACHE_JOB_PREREQUISITES = {"10": ()}
+"""Cache jobs that need less than their notebook: 10's jobs train their own worlds' models from nothing (the
+notebook itself reads 08's table for the point world's column)."""
 CHOOSING_SEED_FIRST = ("11",)
 """Notebooks whose seed-0 cache job chooses settings (on tune tasks) that the other seeds' jobs use: those
 jobs wait for it."""
@@ -81,6 +86,8 @@ def _prefill(notebook: str):
     """The function a cache job of ``notebook`` runs: ``prefill(presets, seed)``."""
     if notebook == "08":
         from .final_evaluation import prefill
+    elif notebook == "10":
+        from .harder import prefill
     elif notebook == "11":
         from .pessimism import prefill
     else:
@@ -326,7 +333,12 @@ def schedule_order(paths: list[Path], jobs: list[CacheJob] = ()) -> dict:
     needs = {path: {by_prefix[p] for p in PREREQUISITES.get(_prefix(path), ()) if p in by_prefix}
              for path in paths}
     for job in jobs:
-        needs[job] = set(needs.get(by_prefix.get(job.notebook), set())) if job.seed == 0 else set()
+        if job.seed != 0:
+            needs[job] = set()
+        elif job.notebook in CACHE_JOB_PREREQUISITES:
+            needs[job] = {by_prefix[p] for p in CACHE_JOB_PREREQUISITES[job.notebook] if p in by_prefix}
+        else:
+            needs[job] = set(needs.get(by_prefix.get(job.notebook), set()))
         first = CacheJob(job.notebook, 0)
         if job.notebook in CHOOSING_SEED_FIRST and job.seed != 0 and first in jobs:
             needs[job].add(first)

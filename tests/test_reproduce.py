@@ -305,3 +305,21 @@ def test_kernels_import_the_package_of_the_repository_they_run(monkeypatch):
     assert (reproduce.REPO_ROOT / "gbp_utils" / "__init__.py").exists()
     monkeypatch.delenv("PYTHONPATH")
     assert reproduce._kernel_environment(fast=True)["PYTHONPATH"] == str(reproduce.REPO_ROOT)
+
+
+def test_notebook_10_cache_jobs_start_at_once_and_the_notebook_waits_for_08(tmp_path, monkeypatch):
+    import gbp_utils
+    from gbp_utils import harder
+
+    paths = [tmp_path / f"{p}_x.ipynb" for p in ("06", "08", "10")]
+    by = {p.name[:2]: p for p in paths}
+    jobs = reproduce.cache_jobs(paths, fast=False)
+    assert {(j.notebook, j.seed) for j in jobs} == {(n, s) for n in ("08", "10") for s in gbp_utils.presets(False).seeds}
+    needs = reproduce.schedule_order(paths, jobs)
+    assert all(needs[reproduce.CacheJob("10", s)] == set() for s in gbp_utils.presets(False).seeds)
+    assert needs[by["10"]] == {by["08"], *[j for j in jobs if j.notebook == "10"]}
+    seen = {}
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    monkeypatch.setattr(harder, "prefill", lambda presets, seed: seen.update(seed=seed, world=presets.world))
+    reproduce.run_cache_job(reproduce.CacheJob("10", 1), fast=True)
+    assert seen == {"seed": 1, "world": None}
