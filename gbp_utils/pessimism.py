@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -361,7 +362,9 @@ def disagreement_vs_error(ensemble: EnsembleWorldModel, wall, angle_deg: float =
 
     Returns grid_xy (R, R, S), disagreement and error (R, R) (nan inside the wall), their rank correlation
     over free points, and ``top_overlap``: the share of the ``top`` fraction of points with the largest error
-    that are also among the ``top`` fraction with the largest disagreement (chance: ``top``)."""
+    that are also among the ``top`` fraction with the largest disagreement (chance: ``top``); and where those
+    top points lie: ``top_error_at_face`` / ``top_disagreement_at_face``, the share within one step of the wall
+    face the push meets, and ``top_error_at_border`` / ``top_disagreement_at_border``, within 1 of the border."""
     from .analysis import push_action, push_map
     pm = push_map(ensemble, angle_deg, n_steps=1, wall=wall, resolution=resolution)
     grid, error = pm["grid_xy"], pm["error"]
@@ -373,9 +376,18 @@ def disagreement_vs_error(ensemble: EnsembleWorldModel, wall, angle_deg: float =
     d[free] = ensemble.disagreement(pts, action).cpu()
     e, dd = error[free], d[free]
     k = max(1, int(round(top * len(e))))
-    top_e, top_d = set(e.topk(k).indices.tolist()), set(dd.topk(k).indices.tolist())
+    top_e, top_d = e.topk(k).indices, dd.topk(k).indices
+    xy = grid[free]
+    # where the worst points are: pressed against the wall's face the push meets (within one step of it), or
+    # near the arena's border (within one step, the data's thin edge)
+    face = wall.wall_left if math.cos(math.radians(angle_deg)) >= 0 else wall.wall_right
+    at_face = (xy[:, 0] - face).abs() <= wall.max_step + 1e-6
+    at_border = (xy.abs() >= wall.half_size - 1.0).any(-1)
+    share = lambda idx, where: float(where[idx].float().mean())  # noqa: E731
     return {"grid_xy": grid, "disagreement": d, "error": error, "rank_correlation": rank_correlation(e, dd),
-            "top_overlap": len(top_e & top_d) / k, "top": top, "blocked": pm["blocked"]}
+            "top_overlap": len(set(top_e.tolist()) & set(top_d.tolist())) / k, "top": top, "blocked": pm["blocked"],
+            "top_error_at_face": share(top_e, at_face), "top_disagreement_at_face": share(top_d, at_face),
+            "top_error_at_border": share(top_e, at_border), "top_disagreement_at_border": share(top_d, at_border)}
 
 
 def door_statistics(episodes, tasks, wall) -> dict:

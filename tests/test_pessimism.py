@@ -95,6 +95,9 @@ def test_disagreement_map_of_a_known_field():
     assert torch.equal(torch.isfinite(d), free) and not free.all()  # nan inside the wall only
     torch.testing.assert_close(d[free], 0.5 * grid[..., 0][free].clamp(min=0), atol=1e-5, rtol=0)
     assert 0 <= out["top_overlap"] <= 1 and -1 <= out["rank_correlation"] <= 1
+    # the members disagree most at the right border (0.5 x), never at the wall's left face the push meets
+    assert out["top_disagreement_at_border"] == 1.0 and out["top_disagreement_at_face"] == 0.0
+    assert 0 <= out["top_error_at_face"] <= 1 and 0 <= out["top_error_at_border"] <= 1
     grid11, field = PS.disagreement_field(ens, wall, resolution=11)  # the disputed term ignores the action
     assert field.shape == (11, 11) and float(field[5, -1]) == pytest.approx(0.5 * wall.half_size, abs=1e-4)
     assert float(field[5, 0]) == pytest.approx(0.0, abs=1e-5) and torch.isnan(field[8, 5])  # left; (0, 3): the wall
