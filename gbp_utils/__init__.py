@@ -163,12 +163,6 @@ class Presets:
     harder: HarderPresets = dataclasses.field(default_factory=HarderPresets)
     world: World | None = None
 
-    @property
-    def where(self) -> WallConfig | World:
-        """What runs and evaluations take as their world (``experiments.run``): the ``World`` of these presets,
-        or the point world's ``wall``."""
-        return self.world if self.world is not None else self.wall
-
     def in_world(self, world: World) -> "Presets":
         """These presets in one of notebook 10's worlds: the same sizes, seeds, models, training, finetuning and
         tuned planners, with the expert and play data generated in ``world`` (``worlds.WorldDataConfig``) and
@@ -193,6 +187,10 @@ class Presets:
                 return {k: adapt(v) for k, v in value.items()}
             if isinstance(value, tuple):
                 return tuple(adapt(v) for v in value)
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):  # e.g. the pessimism widget's CEM
+                new = {f.name: adapt(getattr(value, f.name)) for f in dataclasses.fields(value)}
+                changed = {k: v for k, v in new.items() if v is not getattr(value, k)}
+                return dataclasses.replace(value, **changed) if changed else value
             return value
 
         changed = {f.name: adapt(getattr(self, f.name)) for f in dataclasses.fields(self)

@@ -32,7 +32,7 @@ def test_in_world_keeps_every_setting_and_moves_data_tasks_and_inits():
     assert list(ws) == ["momentum", "layouts", "two walls"]
     M, L = P.in_world(ws["momentum"]), P.in_world(ws["layouts"])
     for Q, w in ((M, ws["momentum"]), (L, ws["layouts"])):
-        assert Q.world is w and Q.where is w and P.where is P.wall
+        assert Q.world is w and P.world is None
         assert isinstance(Q.expert_data, WorldDataConfig) and Q.expert_data.world is w
         assert dataclasses.replace(Q.expert_data) != P.expert_data
         assert {f: getattr(Q.expert_data, f) for f in ("n_episodes", "seed", "noise_std")} == \
@@ -45,6 +45,8 @@ def test_in_world_keeps_every_setting_and_moves_data_tasks_and_inits():
     assert (M.gbp.init, M.final_planners["Adam"].init, M.final_planners["CEM"].init) == ("gaussian", "gaussian", "zeros")
     assert dataclasses.replace(M.final_planners["CEM"], init="waypoints") == P.final_planners["CEM"]
     assert all(spec[0].init in ("gaussian", "zeros") for spec in M.final_budgets.values())
+    assert (M.pessimism.widget_cem.init, M.gbp_explorer.init) == ("zeros", "gaussian")  # the widgets' planners too
+    assert M.online == P.online and M.wall is P.wall  # nothing else changes
     assert L.final_planners == P.final_planners and L.gbp == P.gbp  # layout actions are moves: unchanged
     S = M.for_seed(2)
     assert S.world is M.world and S.expert_data.seed == P.expert_data.seed + 2 and isinstance(S.expert_data, WorldDataConfig)
@@ -94,6 +96,9 @@ def test_the_study_runs_every_world_model_and_planner_and_writes_its_tables(micr
     agg = out.groupby(["world", "model", "planner"]).success.mean()
     assert all(abs(agg[(r.world, r.model, r.planner)] - r.success_rate) < 1e-9 for r in df.itertuples())
     assert harder.load_results().shape == df.shape and harder.load_outcomes().shape == out.shape
+    only, _ = harder.run_study(micro, names=["momentum"], seeds=(1,), n_tasks=6, kinds=("base",), progress=False,
+                               write=False, references=False)  # what a cache job of a later seed computes
+    assert set(only.model) == {"base"} and set(only.seed) == {1}
     with pytest.raises(ValueError, match="split must be 'test'"):
         harder.run_study(micro, split="tune", progress=False)
 
