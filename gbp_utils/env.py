@@ -400,10 +400,16 @@ def touching_wall(states: torch.Tensor, wall: WallConfig | None = None, tol: flo
     x, y = states[..., 0], states[..., 1]
     near = torch.zeros_like(x, dtype=torch.bool)
     for x0, x1, y0, y1 in wall.wall_boxes():
-        dx = torch.clamp(torch.maximum(x0 - x, x - x1), min=0)
-        dy = torch.clamp(torch.maximum(y0 - y, y - y1), min=0)
-        near |= torch.hypot(dx, dy) <= tol
+        near |= within_box(x, y, x0, x1, y0, y1, tol)
     return near
+
+
+def within_box(x, y, x0, x1, y0, y1, tol: float) -> torch.Tensor:
+    """Whether points (x, y) lie within ``tol`` of the box [x0, x1] x [y0, y1] (its inside counts); every argument
+    broadcasts, so boxes may be numbers or per-point tensors (``worlds.World.touching_wall``: each task's own)."""
+    dx = torch.clamp(torch.maximum(x0 - x, x - x1), min=0)
+    dy = torch.clamp(torch.maximum(y0 - y, y - y1), min=0)
+    return torch.hypot(dx, dy) <= tol
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,9 +10,10 @@ from dataclasses import asdict, dataclass
 import torch
 
 from .control import Episodes
-from .env import TaskSet, WallConfig, success, touching_wall
+from .env import TaskSet, WallConfig
 from .stats import wilson_interval
 from .world_model import one_step_error
+from .worlds import World
 
 
 def model_evals(wm_forward, wm_backward):
@@ -50,13 +51,9 @@ def evaluate(name: str, episodes: Episodes, tasks: TaskSet, wall: WallConfig,
     """Score executed episodes. ``reference_error``: the model's mean one-step error on held-out
     expert transitions, so that ``wm_error_ratio`` measures the train-test gap of this planner. ``wall``: the
     point world's ``WallConfig`` or a ``worlds.World`` (success, distances and wall contact on positions)."""
-    final = episodes.final_states
-    goals = tasks.goals
-    if isinstance(wall, WallConfig):  # the point world
-        ok, at_wall = success(final, goals, wall), touching_wall(final, wall)
-    else:  # a ``worlds.World``: success and distances on positions, each task's own walls
-        ok, at_wall = wall.success(final, goals), wall.touching_wall(final)
-        final, goals = wall.positions(final), wall.positions(goals)
+    world = World.of(wall)
+    final, goals = world.positions(episodes.final_states), world.positions(tasks.goals)
+    ok, at_wall = world.success(final, goals), world.touching_wall(episodes.final_states)
     n, k = len(tasks), int(ok.sum())
     lo, hi = wilson_interval(k, n)
     failures = ~ok

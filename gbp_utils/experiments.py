@@ -14,7 +14,7 @@ import torch
 
 from . import cache
 from .control import Episodes, Execution, execute, run_controller
-from .env import TaskSet, WallConfig, WallEnv
+from .env import TaskSet, WallConfig
 from .evaluation import evaluate
 from .planners import make_planner
 from .worlds import World
@@ -69,13 +69,10 @@ def _load_or_run(config: dict, compute, n_tasks: int) -> dict:
 
 
 def _world(wall) -> tuple:
-    """(env, action bound, positions flag, cache entry) of a ``WallConfig`` (the point world, cached under
-    "wall" as always) or of a ``worlds.World`` (notebook 10's worlds, cached under "world")."""
-    if isinstance(wall, World):
-        return wall.env, wall.action_bound, wall.moves_positions, {"world": wall}
-    if not isinstance(wall, WallConfig):
-        raise TypeError(f"wall must be a WallConfig (the point world) or a worlds.World; got {type(wall).__name__}")
-    return WallEnv(wall), wall.max_step, False, {"wall": wall}
+    """(the ``worlds.World``, its cache entry) of a ``WallConfig`` or a World: the point world is cached under
+    "wall" as always, notebook 10's worlds under "world"."""
+    world = World.of(wall)
+    return world, ({"wall": world.wall} if world.name == "point" else {"world": world})
 
 
 def run(world_model, planner_config, tasks: TaskSet, execution: Execution, wall: WallConfig,
@@ -87,8 +84,9 @@ def run(world_model, planner_config, tasks: TaskSet, execution: Execution, wall:
     """
     if not isinstance(execution, Execution):
         raise TypeError(f"execution must be a control.Execution (e.g. presets().mpc); got {execution!r}")
-    env, bound, positions, where = _world(wall)
-    planner = make_planner(world_model, planner_config, bound, positions)
+    world, where = _world(wall)
+    env = world.env
+    planner = make_planner(world_model, planner_config, world.action_bound, world.moves_positions)
 
     def compute() -> dict:
         return _payload(execute(env, planner, tasks, execution))
@@ -109,10 +107,10 @@ def run_reference(name: str, policy, tasks: TaskSet, wall: WallConfig, settings:
     """A reference controller (``policies``: scripted expert, straight line, oracle) run on ``tasks``,
     cached like ``run`` under ``name`` and ``settings`` (which together must identify the policy), so
     that its measured seconds, like every planner's, stay those of the run that computed it."""
-    env, _, _, where = _world(wall)
+    world, where = _world(wall)
 
     def compute() -> dict:
-        return _payload(run_controller(env, policy, tasks))
+        return _payload(run_controller(world.env, policy, tasks))
 
     if not use_cache:
         return _episodes(compute(), tasks.starts.device)

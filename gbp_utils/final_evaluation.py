@@ -12,10 +12,11 @@ import torch
 
 from . import cache, experiments
 from .control import Execution
-from .env import TrueDynamicsModel, WallConfig, success
+from .env import TrueDynamicsModel
 from .evaluation import EvalReport, evaluate
 from .finetuning import AdversarialConfig, get_adversarial_model, get_online_model
 from .policies import expert_policy, straight_line_policy
+from .worlds import World
 from .world_model import get_world_model, reference_error, training_split
 
 COLUMNS = ["model", "planner", "seed", "split", "n_tasks", "successes", "success_rate", "ci_low", "ci_high",
@@ -138,14 +139,14 @@ def factorial_models(presets, seed: int, names=None, device=None, progress: bool
 FAMILIES = ("GD", "Adam", "CEM")  # the paper's three planners: plain gradient descent, Adam-GBP, CEM
 
 
-def factorial_planners(presets) -> dict:
+def factorial_planners(presets, families=FAMILIES) -> dict:
     """The planners of the factorial: {"GD open-loop": (config, execution), ...} for GD, Adam-GBP and
-    CEM with the settings chosen on tune tasks (``presets.final_planners``), each open loop and with MPC
-    (``presets.mpc``)."""
+    CEM (or only ``families``, e.g. ("Adam", "CEM") in notebooks 10 and 11) with the settings chosen on tune
+    tasks (``presets.final_planners``), each open loop and with MPC (``presets.mpc``)."""
     P = presets
     configs = P.final_planners
     return {f"{family} {ex.label if ex.mode == 'open-loop' else 'MPC'}": (configs[family], ex)
-            for family in FAMILIES for ex in (P.open_loop, P.mpc)}
+            for family in families for ex in (P.open_loop, P.mpc)}
 
 
 # The models of the budget sweep: the base model and the best finetuned model of each data regime (online +
@@ -334,12 +335,9 @@ def _row(model: str, planner: str, seed: int, split: str, r: EvalReport) -> dict
 def _outcomes(model: str, planner: str, seed: int, ep, tasks, wall) -> list[dict]:
     """One row per task of a run: success (0/1) and the real final distance to the goal. ``wall``: the point
     world's ``WallConfig`` or a ``worlds.World`` (success and distance on positions)."""
-    states, goals = ep.final_states.cpu(), tasks.goals.cpu()
-    if isinstance(wall, WallConfig):
-        ok = success(states, goals, wall)
-    else:
-        ok, states, goals = wall.success(states, goals), wall.positions(states), wall.positions(goals)
-    final = (states - goals).norm(dim=-1)
+    world = World.of(wall)
+    states, goals = world.positions(ep.final_states.cpu()), world.positions(tasks.goals.cpu())
+    ok, final = world.success(states, goals), (states - goals).norm(dim=-1)
     return [{"model": model, "planner": planner, "seed": seed, "split": tasks.split, "task": i,
              "success": int(ok[i]), "final_distance": float(final[i])} for i in range(len(tasks))]
 

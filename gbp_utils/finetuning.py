@@ -11,7 +11,7 @@ import torch
 
 from .control import OPEN_LOOP, Execution, execute
 from .data import DataConfig, Dataset, concat
-from .env import TaskSet, WallEnv, sample_tasks
+from .env import TaskSet, WallEnv
 from .planners import GBPConfig, make_planner
 from .world_model import (TrainConfig, TrainResult, WorldModel, cached_model, get_world_model, next_state_loss,
                           train_world_model, training_split)
@@ -161,16 +161,12 @@ def online_finetune(model: WorldModel, expert_train: Dataset, env: WallEnv | Wor
     cfg = config or OnlineConfig()
     tc = dataclasses.replace(base_train or TrainConfig(), epochs=cfg.epochs_per_round, lr=cfg.lr)
     model = copy.deepcopy(model)
+    world, real = (env, env.env) if isinstance(env, World) else (World(env.wall), env)  # tasks, bound; the dynamics
     collected: list[Dataset] = []
     for r in range(cfg.rounds):
         # 1) plan with the current model on fresh training tasks
-        task_seed = 1000 * (cfg.seed + 1) + r
-        if isinstance(env, World):
-            tasks: TaskSet = env.sample_tasks(cfg.tasks_per_round, task_seed, "train", device=device)
-            planner, real = make_planner(model, planner_config, env.action_bound, env.moves_positions), env.env
-        else:
-            tasks = sample_tasks(cfg.tasks_per_round, task_seed, "train", env.wall, device=device)
-            planner, real = make_planner(model, planner_config, env.wall.max_step), env
+        tasks: TaskSet = world.sample_tasks(cfg.tasks_per_round, 1000 * (cfg.seed + 1) + r, "train", device=device)
+        planner = make_planner(model, planner_config, world.action_bound, world.moves_positions)
         # 2) execute the plans in the real environment, 3) keep what happened
         runs = [execute(real, planner, tasks, execution) for execution in cfg.executions]
         collected.append(concat(*[run.as_dataset() for run in runs]))

@@ -39,18 +39,18 @@ class WallDoorEnv(gym.Env):
                  layouts: LayoutConfig | None = None):
         self.world = World(wall or WallConfig(), momentum=momentum, layouts=layouts)  # checks the options
         self.wall, self.split, self.momentum, self.layouts = self.world.wall, split, momentum, layouts
+        self._env = self.world.env
         h, a = self.wall.half_size, self.world.action_bound
         low = np.full(2 * STATE_DIM, -h, dtype=np.float32)  # position and goal
         high = -low
         if momentum is not None:  # the velocity after the position
-            v = MomentumEnv(self.wall, momentum).max_speed
+            v = self._env.max_speed
             low, high = np.insert(low, 2, [-v, -v]), np.insert(high, 2, [v, v])
         if layouts is not None:  # each wall's door centre and width at the end
             low = np.concatenate([low, np.tile(np.array([-h, 0.0], dtype=np.float32), self.world.n_walls)])
             high = np.concatenate([high, np.tile(np.array([h, 2 * h], dtype=np.float32), self.world.n_walls)])
         self.observation_space = spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
         self.action_space = spaces.Box(-a, a, shape=(2,), dtype=np.float32)
-        self._env = self.world.env
         self._state = self._goal = None  # full states of the world (layout states carry their doors)
         self._t = 0
 

@@ -66,7 +66,7 @@ def world_presets(presets, name: str):
 def study_planners(presets) -> dict:
     """{"Adam open-loop": (config, execution), ...}: notebook 08's tuned planners of ``FAMILIES``, open loop and
     MPC (with ``presets.in_world``'s inits where actions are accelerations)."""
-    return {name: spec for name, spec in FE.factorial_planners(presets).items() if name.split()[0] in FAMILIES}
+    return FE.factorial_planners(presets, FAMILIES)
 
 
 def world_models(presets, name: str, seed: int, kinds=KINDS, device=None, progress: bool = False) -> dict:

@@ -104,7 +104,7 @@ def single_model(presets, seed: int, kind: str, device=None):
 def study_planners(presets) -> dict:
     """{"Adam open-loop": (config, execution), "Adam MPC": ..., "CEM open-loop": ..., "CEM MPC": ...}: notebook
     08's tuned planners of ``FAMILIES``."""
-    return {name: spec for name, spec in FE.factorial_planners(presets).items() if name.split()[0] in FAMILIES}
+    return FE.factorial_planners(presets, FAMILIES)
 
 
 def scaled_planner(config, factor: int):

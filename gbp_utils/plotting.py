@@ -47,28 +47,27 @@ def _np(x) -> np.ndarray:
 def draw_arena(ax, wall: WallConfig | None = None, title: str | None = None):
     """Arena border, the two wall pieces and the door gap, with equal aspect."""
     wall = wall or WallConfig()
-    h = wall.half_size
+    return draw_frame(ax, wall.half_size, wall.wall_boxes(), title)
+
+
+def draw_world(ax, world, state, title: str | None = None):
+    """The arena of ``world`` (a ``worlds.World``) with the walls ``state`` lives among (each layout task has its
+    own door), with equal aspect: ``draw_arena`` for any world."""
+    return draw_frame(ax, world.wall.half_size, world.wall_boxes(state), title)
+
+
+def draw_frame(ax, half_size: float, boxes=(), title: str | None = None):
+    """The arena border of half-width ``half_size``, the solid ``boxes`` [x0, x1, y0, y1] (wall pieces), equal
+    aspect and no ticks: what ``draw_arena`` and ``draw_world`` draw."""
+    h = half_size
     ax.add_patch(Rectangle((-h, -h), 2 * h, 2 * h, fill=False, edgecolor="black", linewidth=1.5))
-    for x0, x1, y0, y1 in wall.wall_boxes():
+    for x0, x1, y0, y1 in boxes:
         ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, color=WALL_COLOR, zorder=3))
     ax.set_xlim(-h - 0.2, h + 0.2)
     ax.set_ylim(-h - 0.2, h + 0.2)
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
-    if title:
-        ax.set_title(title)
-    return ax
-
-
-def draw_world(ax, world, state, title: str | None = None):
-    """The arena of ``world`` (a ``worlds.World``) with the walls ``state`` lives among (each layout task has its
-    own door), with equal aspect: ``draw_arena`` for any world."""
-    h = world.wall.half_size
-    ax.add_patch(Rectangle((-h, -h), 2 * h, 2 * h, fill=False, edgecolor="black", linewidth=1.5))
-    for x0, x1, y0, y1 in world.wall_boxes(state):
-        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, color=WALL_COLOR, zorder=3))
-    ax.set(xlim=(-h - 0.2, h + 0.2), ylim=(-h - 0.2, h + 0.2), aspect="equal", xticks=[], yticks=[])
     if title:
         ax.set_title(title)
     return ax

@@ -40,7 +40,7 @@ from .control import OPEN_LOOP, Execution, Episodes
 from .data import DataConfig, generate
 from .env import TaskSet, WallConfig, WallEnv
 from .planners import GBPConfig, planning_cost
-from .plotting import MODEL_STYLE, PALETTE, REAL_STYLE, WALL_COLOR, draw_arena
+from .plotting import MODEL_STYLE, PALETTE, REAL_STYLE, WALL_COLOR, draw_arena, draw_frame
 from .sampling import CEMConfig
 from .world_model import rollout
 
@@ -1231,10 +1231,8 @@ class _WorldView:
 
     def __init__(self, fig, wall: WallConfig):
         ax, step_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.15, 1]})
-        h = wall.half_size
-        ax.add_patch(Rectangle((-h, -h), 2 * h, 2 * h, fill=False, edgecolor="black", linewidth=1.5))
-        ax.set(xlim=(-h - 0.2, h + 0.2), ylim=(-h - 0.2, h + 0.2), aspect="equal", xticks=[], yticks=[])
-        self.ax, self.h, self.walls = ax, h, []
+        draw_frame(ax, wall.half_size)  # the walls are the task's: drawn on each update
+        self.ax, self.walls = ax, []
         self.arena = _ArenaPanel(ax, wall, {"reality": ("real", PALETTE["green"], "reality"),
                                             "model": ("model", PALETTE["cyan"], "model: plan")}, legend="lower left",
                                  arena=False)
@@ -1270,6 +1268,7 @@ def _world_data(world, model, planner, task, worlds: dict, models: dict, tasks: 
     if not 0 <= task < len(ts):
         raise ValueError(f"task must be in [0, {len(ts) - 1}]; got {task}")
     from .control import execute
+    from .evaluation import model_evals
     from .planners import make_planner
     one = TaskSet(ts.starts[task:task + 1], ts.goals[task:task + 1], ts.split, ts.seed)
     ep = execute(w.env, make_planner(wm, configs[world][planner], w.action_bound, w.moves_positions), one, OPEN_LOOP)
@@ -1279,7 +1278,7 @@ def _world_data(world, model, planner, task, worlds: dict, models: dict, tasks: 
            "success": bool(w.success(real[-1:], one.goals.cpu())[0]),
            "final_distance": float((w.positions(real[-1]) - goal).norm()),
            "model_final_distance": float((w.positions(promised[-1]) - goal).norm()),
-           "wm_evals": float(ep.wm_forward[0] + 2 * ep.wm_backward[0])}
+           "wm_evals": model_evals(float(ep.wm_forward[0]), float(ep.wm_backward[0]))}
     step_error = (w.positions(promised[1:]) - w.positions(real[1:])).norm(dim=-1)
     out["plan_drift"] = float(step_error[-1])
     title = (f"{world}, {model} model, {planner}: reality {_verdict(out)}\n(the model believes "
@@ -1331,7 +1330,7 @@ def show_world(world: str, model: str, planner: str, task: int, worlds: dict, mo
 
     Returns a dict: world, model, planner, task, success, final_distance (real, to the goal's position),
     model_final_distance (what the model believes), plan_drift (the model's final position vs reality's),
-    wm_evals (forward + 2 x backward model steps).
+    wm_evals (``evaluation.model_evals``).
     """
     wall = wall or WallConfig()
     _world_inputs(worlds, models, tasks, configs)

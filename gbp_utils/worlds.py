@@ -32,6 +32,7 @@ from .env import (
     WallEnv,
     sample_tasks,
     touching_wall,
+    within_box,
 )
 from .layouts import (
     LayoutConfig,
@@ -120,6 +121,16 @@ class World:
         if self.momentum is not None and self.layouts is not None:
             raise ValueError("a World has at most one option: momentum or layouts (notebook 10 studies each alone)")
 
+    @classmethod
+    def of(cls, where) -> "World":
+        """``where`` as a World: a World as it is, the point world's ``WallConfig`` as ``World(wall)`` (whose
+        success, distances and wall contact are the series' own)."""
+        if isinstance(where, World):
+            return where
+        if isinstance(where, WallConfig):
+            return cls(where)
+        raise TypeError(f"expected a WallConfig (the point world) or a worlds.World; got {type(where).__name__}")
+
     @property
     def name(self) -> str:
         """"point", "momentum", "layouts" or "two walls"."""
@@ -168,13 +179,9 @@ class World:
         the arena border does not)."""
         if self.layouts is None:
             return touching_wall(self.positions(states), self.wall, tol)
-        boxes = self.layouts_of(states).boxes(self.wall.half_size).to(states)
         h = self.wall.half_size
-        boxes = torch.stack([boxes[..., 0], boxes[..., 1], boxes[..., 2].clamp(min=-h), boxes[..., 3].clamp(max=h)], -1)
-        x, y = states[:, None, 0], states[:, None, 1]
-        dx = torch.clamp(torch.maximum(boxes[..., 0] - x, x - boxes[..., 1]), min=0)
-        dy = torch.clamp(torch.maximum(boxes[..., 2] - y, y - boxes[..., 3]), min=0)
-        return (torch.hypot(dx, dy) <= tol).any(-1)
+        x0, x1, y0, y1 = self.layouts_of(states).boxes(h).to(states).unbind(-1)  # (B, 2W) each
+        return within_box(states[:, None, 0], states[:, None, 1], x0, x1, y0.clamp(min=-h), y1.clamp(max=h), tol).any(-1)
 
     def wall_boxes(self, state: torch.Tensor) -> list:
         """The solid wall pieces [x0, x1, y0, y1] inside the arena that a state (S,) of this world lives among:
