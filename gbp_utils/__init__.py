@@ -200,9 +200,7 @@ class Presets:
                                    play_data=WorldDataConfig.of(self.play_data, world))
 
     def _tasks(self, n: int, seed: int, split: str, device) -> TaskSet:
-        if self.world is not None:
-            return self.world.sample_tasks(n, seed, split, device=device)
-        return sample_tasks(n, seed, split, self.wall, device=device)
+        return World.of(self.world or self.wall).sample_tasks(n, seed, split, device=device)
 
     def eval_tasks(self, n: int | None = None, device=None) -> TaskSet:
         """The first ``n`` (default: all ``tasks.eval``) held-out tasks, the same in every notebook."""
