@@ -137,6 +137,11 @@ def factorial_models(presets, seed: int, names=None, device=None, progress: bool
 
 
 FAMILIES = ("GD", "Adam", "CEM")  # the paper's three planners: plain gradient descent, Adam-GBP, CEM
+# What the appendix notebooks (10, 11) carry forward from the factorial: its expert-data models with a
+# finetuning that changes the model (the clean finetune is a control), planned by Adam-GBP and CEM (GD is left
+# out: the factorial shows Adam dominates it).
+APPENDIX_KINDS = ("base", "adversarial", "online", "online + adversarial")
+APPENDIX_FAMILIES = ("Adam", "CEM")
 
 
 def factorial_planners(presets, families=FAMILIES) -> dict:

@@ -22,8 +22,7 @@ from .momentum import MomentumConfig
 from .world_model import reference_error, training_split
 from .worlds import World
 
-KINDS = ("base", "adversarial", "online", "online + adversarial")  # notebook 08's expert-data models
-FAMILIES = ("Adam", "CEM")
+KINDS, FAMILIES = FE.APPENDIX_KINDS, FE.APPENDIX_FAMILIES  # notebook 08's expert-data models; Adam-GBP and CEM
 COLUMNS = ["world"] + FE.COLUMNS
 OUTCOME_COLUMNS = ["world"] + FE.OUTCOME_COLUMNS
 CEILING = "true-dynamics CEM MPC"  # the planner column of the ceiling rows (model column: FE.REFERENCE)

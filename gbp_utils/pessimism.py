@@ -33,8 +33,7 @@ from .planners import GBPConfig
 from .sampling import CEMConfig
 from .world_model import TrainResult, cached_model, reference_error, training_split
 
-KINDS = ("base", "adversarial", "online", "online + adversarial")  # the expert-data models of notebook 08's factorial
-FAMILIES = ("Adam", "CEM")  # the planner families compared (GD is left out: notebook 08 shows Adam dominates it)
+KINDS, FAMILIES = FE.APPENDIX_KINDS, FE.APPENDIX_FAMILIES  # notebook 08's expert-data models; Adam-GBP and CEM
 COLUMNS = FE.COLUMNS + ["members", "beta", "budget"]
 OUTCOME_COLUMNS = FE.OUTCOME_COLUMNS
 

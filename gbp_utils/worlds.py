@@ -18,6 +18,7 @@ sampling per split, the expert and play data, and success measured on positions 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 
@@ -159,9 +160,9 @@ class World:
         """The largest action component: the step length, or with momentum the acceleration."""
         return self.momentum.max_accel if self.momentum is not None else self.wall.max_step
 
-    @property
+    @functools.cached_property
     def env(self):
-        """The batched dynamics: ``WallEnv``, ``MomentumEnv`` or ``LayoutStateEnv``."""
+        """The batched dynamics: ``WallEnv``, ``MomentumEnv`` or ``LayoutStateEnv`` (stateless; built once)."""
         if self.momentum is not None:
             return MomentumEnv(self.wall, self.momentum)
         if self.layouts is not None:
