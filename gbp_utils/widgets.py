@@ -38,6 +38,7 @@ from matplotlib.patches import Circle, Rectangle
 from . import analysis, pessimism
 from .control import OPEN_LOOP, Execution, Episodes
 from .data import DataConfig, generate
+from .ensemble import PessimismPresets
 from .env import TaskSet, WallConfig, WallEnv
 from .planners import GBPConfig, planning_cost
 from .plotting import MODEL_STYLE, PALETTE, REAL_STYLE, WALL_COLOR, draw_arena, draw_frame
@@ -1197,11 +1198,13 @@ def show_pessimism(ensemble, beta: float, planner: str, start_x: float, start_y:
     return out
 
 
-BETA_OPTIONS = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+# The slider's stops: notebook 11's full tune grid, so that every beta it chose (up to 300) and the
+# over-pessimism beyond it (1000) can be seen.
+BETA_OPTIONS = PessimismPresets().beta_grid
 
 
-def pessimism_explorer(ensemble, configs: dict, wall: WallConfig | None = None, start=(-3.0, 3.0),
-                       goal=(3.0, 2.0), betas=BETA_OPTIONS) -> Explorer:
+def pessimism_explorer(ensemble, configs: dict, wall: WallConfig | None = None, start=(-3.5, 3.5),
+                       goal=(2.5, 2.0), betas=BETA_OPTIONS) -> Explorer:
     """A beta slider (``betas``), a planner toggle over ``configs`` ({name: planner config}; light budgets keep
     it instant) and start/goal sliders (or click the arena: start; shift-click: goal); redraws
     ``show_pessimism``'s picture. The disagreement field is computed once."""
