@@ -308,6 +308,34 @@ def study_claims(presets, choice: Choice, kinds=KINDS) -> list[dict]:
     return claims
 
 
+VARIANT_LABELS = ("single", "Mx budget", "ensemble, beta 0", "ensemble, chosen beta")  # study_variants, in order
+
+
+def variant_bars(summary, presets, choice: Choice, kinds=KINDS) -> dict:
+    """The sealed test's success per planner, kind and variant, ready for ``plotting.success_bars``:
+    {planner: {kind: {label: report}}} with the ``VARIANT_LABELS`` ("Mx budget" names the ensemble size) and
+    reports holding success_rate, ci_low and ci_high from ``summary`` (``stats.crossed_summary`` of the study's
+    outcomes). A kind whose chosen beta is 0 has no "ensemble, chosen beta" bar (it is the plain ensemble)."""
+    from types import SimpleNamespace
+    M = choice.members
+    out = {}
+    for planner in study_planners(presets):
+        out[planner] = {}
+        for kind in kinds:
+            variants = study_variants(M, choice.beta(kind, planner.split()[0]))
+            bars = {}
+            for label, variant in zip(VARIANT_LABELS, variants):
+                row = summary[(summary.model == kind) & (summary.planner == variant.name(planner))]
+                if row.empty:
+                    raise ValueError(f"summary has no row for {kind!r}, {variant.name(planner)!r}: pass the "
+                                     "crossed_summary of run_study's outcomes with the same presets and choice")
+                r = row.iloc[0]
+                bars[label.replace("Mx", f"{M}x")] = SimpleNamespace(success_rate=float(r.success_rate),
+                                                                     ci_low=float(r.low), ci_high=float(r.high))
+            out[planner][kind] = bars
+    return out
+
+
 def load_results(path=None):
     return FE._load_table(path or results_path(), COLUMNS)
 

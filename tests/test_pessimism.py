@@ -147,6 +147,19 @@ def test_study_writes_comparable_runs(micro, tmp_path):
         assert (ens.members, ens.beta, ens.budget, single.budget) == (2, 0.0, 1, 2)
     verdicts = stats.paired_claims(out, PS.study_claims(micro, choice, kinds=("base",)), n_boot=200)
     assert len(verdicts) == 4 * 3 and set(verdicts.verdict) <= {"supported", "not supported", "undecided"}
+    # notebook 11's bar chart: four bars per kind and planner, three where the chosen beta is 0
+    summary = stats.crossed_summary(out, n_boot=200)
+    bars = PS.variant_bars(summary, micro, choice, kinds=("base",))
+    adam = bars["Adam MPC"]["base"]
+    assert list(bars) == list(PS.study_planners(micro))
+    assert list(adam) == ["single", "2x budget", "ensemble, beta 0", "ensemble, chosen beta"]
+    pess = out[(out.model == "base") & (out.planner == "Adam MPC, ensemble of 2, beta 0.5")].success.mean()
+    assert adam["ensemble, chosen beta"].success_rate == pytest.approx(pess)
+    assert all(b.ci_low <= b.success_rate <= b.ci_high for b in adam.values())
+    no_cem_penalty = PS.Choice(2, {("base", "Adam"): 0.5, ("base", "CEM"): 0.0})
+    assert len(PS.variant_bars(summary, micro, no_cem_penalty, kinds=("base",))["CEM MPC"]["base"]) == 3
+    with pytest.raises(ValueError, match="no row for 'base', 'Adam MPC'"):
+        PS.variant_bars(summary[summary.planner != "Adam MPC"], micro, choice, kinds=("base",))
     # the README's section: the choice is read back from the CSV, one line per kind x planner
     assert PS.choice_from_results(df) == choice
     table = PS.study_table(out, df, n_boot=200)
