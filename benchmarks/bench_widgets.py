@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import gbp_utils  # noqa: E402
-from gbp_utils import experiments, final_evaluation, finetuning, results, widgets  # noqa: E402
+from gbp_utils import experiments, final_evaluation, finetuning, pessimism, results, widgets  # noqa: E402
 from gbp_utils.env import TrueDynamicsModel  # noqa: E402
 from gbp_utils.finetuning import AdversarialConfig  # noqa: E402
 
@@ -115,6 +115,9 @@ def main(argv=None) -> int:
           f"{time.perf_counter() - t0:.1f} s; {args.updates} updates per control\n")
 
     plan_ui = widgets.planner_explorer(base, P.gbp_explorer, P.mpc, wall)  # as notebook 04
+    ensemble = pessimism.ensemble_model(P, 0, "base", max(P.pessimism.members_grid))  # as notebook 11
+    pess_configs = {"GBP": P.gbp_explorer, "CEM": P.pessimism.widget_cem}
+    pess_ui = widgets.pessimism_explorer(ensemble, pess_configs, wall)
     task_ui = widgets.task_explorer(wall)
     cases = [  # (notebook, widget, ui, control, values, target)
         ("01", "task explorer", task_ui, "goal_x", [3.5, 3.0], TARGET_MS),
@@ -130,6 +133,9 @@ def main(argv=None) -> int:
          [min(eps_models), max(eps_models)], TARGET_MS),
         ("07", "CEM explorer", widgets.cem_explorer(cem_models, P.cem, wall), "goal_x", [3.0, 2.5], TARGET_MS),
         ("08", "results explorer", widgets.results_explorer(runs, tasks, wall), "task", [0, 1], TARGET_MS),
+        ("11", "pessimism explorer, GBP", pess_ui, "beta", [widgets.BETA_OPTIONS[0], widgets.BETA_OPTIONS[-1]],
+         TARGET_MS),
+        ("11", "pessimism explorer, GBP", pess_ui, "click", [(-3.0, 2.5), (-3.0, 3.0)], TARGET_MS),
     ]
     rows = []
     for nb, widget, ui, control, values, target in cases:
@@ -137,6 +143,10 @@ def main(argv=None) -> int:
     widgets.controls(plan_ui)["execution"].value = P.mpc
     rows.append(("04", f"planner explorer, {P.mpc.label}", "goal_y",
                  time_updates(plan_ui, "goal_y", [2.0, 1.5], args.updates), MPC_TARGET_MS))
+    widgets.controls(pess_ui)["planner"].value = "CEM"
+    rows.append(("11", "pessimism explorer, CEM", "beta",
+                 time_updates(pess_ui, "beta", [widgets.BETA_OPTIONS[0], widgets.BETA_OPTIONS[-1]], args.updates),
+                 TARGET_MS))
 
     header = f"{'nb':<4}{'widget':<34}{'control':<11}{'median ms':>10}{'p95 ms':>9}{'target':>8}  meets"
     print(header)

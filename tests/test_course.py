@@ -21,8 +21,10 @@ NOTEBOOKS = course.numbered_notebooks()
 IDS = [p.stem for p in NOTEBOOKS]
 
 
-def test_numbered_notebooks_are_01_to_08():
-    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, 9)]
+def test_numbered_notebooks_are_01_to_08_then_appendices_from_09():
+    prefixes = [p.name[:2] for p in NOTEBOOKS]
+    assert prefixes[:8] == [f"{i:02d}" for i in range(1, 9)]
+    assert all(int(p) >= 9 for p in prefixes[8:]) and prefixes == sorted(prefixes)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
