@@ -116,7 +116,7 @@ def main(argv=None) -> int:
 
     plan_ui = widgets.planner_explorer(base, P.gbp_explorer, P.mpc, wall)  # as notebook 04
     ensemble = pessimism.ensemble_model(P, 0, "base", max(P.pessimism.members_grid))  # as notebook 11
-    pess_configs = {"GBP": P.gbp_explorer, "CEM": P.pessimism.widget_cem}
+    pess_configs = {"GBP": P.pessimism.widget_gbp, "CEM": P.pessimism.widget_cem}
     pess_ui = widgets.pessimism_explorer(ensemble, pess_configs, wall)
     task_ui = widgets.task_explorer(wall)
     cases = [  # (notebook, widget, ui, control, values, target)

@@ -331,6 +331,8 @@ def presets(fast: bool | None = None) -> Presets:
     final_budgets = _final_budgets(final_planners, wall.max_steps, fast)  # horizon: the episode's step budget
     gdcem = GDCEMConfig(population=max(10, cem.population // 4), elites=max(1, cem.elites // 4),
                         iterations=cem.iterations, grad_steps=3)
+    gbp_explorer = dataclasses.replace(gbp, iterations=min(15, gbp.iterations), warm_iterations=min(10, gbp.warm_iterations))
+    pessimism = PessimismPresets(widget_gbp=dataclasses.replace(gbp_explorer, iterations=min(10, gbp_explorer.iterations)))
     return Presets(
         wall=wall, expert_data=expert, play_data=play, model=WorldModelConfig(), train=train, tasks=tasks,
         seeds=(0,) if fast else (0, 1, 2),
@@ -338,7 +340,7 @@ def presets(fast: bool | None = None) -> Presets:
         mpc=mpc,
         replan_grid=(3, 5, 10),
         gbp=gbp, gd=dataclasses.replace(gbp, optimizer="gd", lr=gd_lr), gbp_lite=gbp_lite,
-        gbp_explorer=dataclasses.replace(gbp, iterations=min(15, gbp.iterations), warm_iterations=min(10, gbp.warm_iterations)),
+        gbp_explorer=gbp_explorer,
         cem=cem, mppi=mppi, gdcem=gdcem, compute_budgets=budgets, tuning=tuning,
         final_planners=final_planners, final_budgets=final_budgets,
         online=online,
@@ -352,7 +354,7 @@ def presets(fast: bool | None = None) -> Presets:
         # fast mode keeps 0.02, the online + adversarial budget: 06's table then trains the model 06-08 reuse
         eps_grid=(0.0, 0.02, 0.2) if fast else (0.0, 0.02, 0.05, 0.1, 0.2),
         sweep_episodes=100 if fast else 400,
-        pessimism=PessimismPresets().tiny() if fast else PessimismPresets(),
+        pessimism=pessimism.tiny() if fast else pessimism,
     )
 
 

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from .data import DataConfig, Dataset
+from .planners import GBPConfig
 from .sampling import CEMConfig
 from .world_model import (_ACTIVATIONS, _FUSED_ACTIVATIONS, TrainConfig, TrainResult, WorldModel, WorldModelConfig, cached_model,
                           train_world_model, training_split)
@@ -280,14 +281,16 @@ class EnsembleWorldModel(nn.Module):
 @dataclass(frozen=True)
 class PessimismPresets:
     """Notebook 11's settings: the ensemble sizes and penalties tried on ``tune_tasks`` tune tasks, the
-    development tasks of its over-pessimism sweep, and the light CEM of its beta widget (GBP's is
-    ``presets().gbp_explorer``)."""
+    development tasks of its over-pessimism sweep, and the light CEM and GBP of its beta widget."""
 
     members_grid: tuple = (2, 3, 5)
     beta_grid: tuple = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
     tune_tasks: int = 100
     dev_tasks: int = 100
     widget_cem: CEMConfig = field(default_factory=lambda: CEMConfig(population=100, elites=10, iterations=5))
+    # The widget's GBP: ``presets()`` sets it to ``gbp_explorer`` with 10 iterations instead of 15 — every step
+    # through the ensemble costs M member evaluations, and the widget must answer within 200 ms.
+    widget_gbp: GBPConfig | None = None
 
     def __post_init__(self):
         if not self.members_grid or any(isinstance(m, bool) or not isinstance(m, int) or m < 1

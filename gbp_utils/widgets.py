@@ -1210,7 +1210,7 @@ def pessimism_explorer(ensemble, configs: dict, wall: WallConfig | None = None, 
     ``show_pessimism``'s picture. The disagreement field is computed once."""
     wall = wall or WallConfig()
     if not configs:
-        raise ValueError("pessimism_explorer needs at least one planner config, e.g. {'GBP': presets().gbp_explorer}")
+        raise ValueError("pessimism_explorer needs at least one planner config, e.g. {'GBP': presets().pessimism.widget_gbp}")
     options = tuple(float(b) for b in betas)
     if not options or any(not (b >= 0) for b in options):
         raise ValueError(f"betas must be numbers >= 0; got {betas!r}")
