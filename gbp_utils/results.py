@@ -15,7 +15,7 @@ import math
 import sys
 from pathlib import Path
 
-from .final_evaluation import load_outcomes, load_results
+from .final_evaluation import load_outcomes, load_results, results_dir
 from .stats import aggregate, crossed_summary
 
 README_BEGIN, README_END = "<!-- results-table:begin -->", "<!-- results-table:end -->"
@@ -33,6 +33,8 @@ def _readme_with_table(readme: Path, csv: Path | None, outcomes: Path | None = N
     from .stats import paired_claims
 
     text = readme.read_text()
+    # the appendix studies' CSVs sit beside the final evaluation's (data/results/ unless ``csv`` says otherwise)
+    folder = Path(csv).parent if csv is not None else results_dir()
     out = load_outcomes(outcomes)
     summary = crossed_summary(out)
     agg = aggregate(load_results(csv))
@@ -47,14 +49,15 @@ def _readme_with_table(readme: Path, csv: Path | None, outcomes: Path | None = N
         new = render_readme(new, budget_markdown(budget_table(out, summary, agg)), BUDGET_BEGIN, BUDGET_END)
     if PESSIMISM_BEGIN in text:
         from . import pessimism
-        study = pessimism.study_table(pessimism.load_outcomes(), pessimism.load_results())
+        study = pessimism.study_table(pessimism.load_outcomes(folder / pessimism.outcomes_path().name),
+                                      pessimism.load_results(folder / pessimism.results_path().name))
         new = render_readme(new, pessimism_markdown(study), PESSIMISM_BEGIN, PESSIMISM_END)
     if HARDER_BEGIN in text:
         import pandas as pd
 
         from . import harder
         point_rows, point_out = harder.point_world_rows(load_results(csv), out)
-        both = pd.concat([point_out, harder.load_outcomes()], ignore_index=True)
+        both = pd.concat([point_out, harder.load_outcomes(folder / harder.outcomes_path().name)], ignore_index=True)
         new = render_readme(new, harder_markdown(harder.side_by_side(both), harder.world_verdicts(both)),
                             HARDER_BEGIN, HARDER_END)
     return text, new, table
