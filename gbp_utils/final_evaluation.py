@@ -16,8 +16,8 @@ from .env import TrueDynamicsModel
 from .evaluation import EvalReport, evaluate
 from .finetuning import AdversarialConfig, get_adversarial_model, get_online_model
 from .policies import expert_policy, straight_line_policy
-from .worlds import World
 from .world_model import get_world_model, reference_error, training_split
+from .worlds import World
 
 COLUMNS = ["model", "planner", "seed", "split", "n_tasks", "successes", "success_rate", "ci_low", "ci_high",
            "mean_final_distance", "wm_error_ratio", "wm_evals_per_task", "seconds_per_task"]
@@ -38,6 +38,12 @@ def csv_path() -> Path:
 
 def outcomes_path() -> Path:
     return results_dir() / "final_outcomes.csv.gz"
+
+
+def results_file(name: str, folder=None) -> Path:
+    """The results file ``name`` in ``folder`` (default: ``results_dir()``, data/results/): where every study's
+    CSV lives, and where the README generator reads them from beside a given final-evaluation CSV."""
+    return (Path(folder) if folder is not None else results_dir()) / name
 
 
 @dataclass(frozen=True)

@@ -73,12 +73,12 @@ def world_models(presets, name: str, seed: int, kinds=KINDS, device=None, progre
     return FE.factorial_models(world_presets(presets, name), seed, names=list(kinds), device=device, progress=progress)
 
 
-def results_path() -> Path:
-    return FE.results_dir() / "harder_worlds.csv"
+def results_path(folder=None) -> Path:
+    return FE.results_file("harder_worlds.csv", folder)
 
 
-def outcomes_path() -> Path:
-    return FE.results_dir() / "harder_worlds_outcomes.csv.gz"
+def outcomes_path(folder=None) -> Path:
+    return FE.results_file("harder_worlds_outcomes.csv.gz", folder)
 
 
 def run_study(presets, names=None, seeds=None, split: str = "test", n_tasks: int | None = None, kinds=KINDS,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -38,12 +39,12 @@ COLUMNS = FE.COLUMNS + ["members", "beta", "budget"]
 OUTCOME_COLUMNS = FE.OUTCOME_COLUMNS
 
 
-def results_path():
-    return FE.results_dir() / "pessimism.csv"
+def results_path(folder=None) -> Path:
+    return FE.results_file("pessimism.csv", folder)
 
 
-def outcomes_path():
-    return FE.results_dir() / "pessimism_outcomes.csv.gz"
+def outcomes_path(folder=None) -> Path:
+    return FE.results_file("pessimism_outcomes.csv.gz", folder)
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import math
 import sys
 from pathlib import Path
 
-from .final_evaluation import load_outcomes, load_results, results_dir
+from .final_evaluation import load_outcomes, load_results
 from .stats import aggregate, crossed_summary
 
 README_BEGIN, README_END = "<!-- results-table:begin -->", "<!-- results-table:end -->"
@@ -34,10 +34,11 @@ def _readme_with_table(readme: Path, csv: Path | None, outcomes: Path | None = N
 
     text = readme.read_text()
     # the appendix studies' CSVs sit beside the final evaluation's (data/results/ unless ``csv`` says otherwise)
-    folder = Path(csv).parent if csv is not None else results_dir()
+    folder = Path(csv).parent if csv is not None else None
     out = load_outcomes(outcomes)
     summary = crossed_summary(out)
-    agg = aggregate(load_results(csv))
+    results = load_results(csv)
+    agg = aggregate(results)
     table = readme_table(agg, summary)
     new = render_readme(text, table)
     if PAPER_BEGIN in text:
@@ -49,15 +50,15 @@ def _readme_with_table(readme: Path, csv: Path | None, outcomes: Path | None = N
         new = render_readme(new, budget_markdown(budget_table(out, summary, agg)), BUDGET_BEGIN, BUDGET_END)
     if PESSIMISM_BEGIN in text:
         from . import pessimism
-        study = pessimism.study_table(pessimism.load_outcomes(folder / pessimism.outcomes_path().name),
-                                      pessimism.load_results(folder / pessimism.results_path().name))
+        study = pessimism.study_table(pessimism.load_outcomes(pessimism.outcomes_path(folder)),
+                                      pessimism.load_results(pessimism.results_path(folder)))
         new = render_readme(new, pessimism_markdown(study), PESSIMISM_BEGIN, PESSIMISM_END)
     if HARDER_BEGIN in text:
         import pandas as pd
 
         from . import harder
-        point_rows, point_out = harder.point_world_rows(load_results(csv), out)
-        both = pd.concat([point_out, harder.load_outcomes(folder / harder.outcomes_path().name)], ignore_index=True)
+        _, point_out = harder.point_world_rows(results, out)
+        both = pd.concat([point_out, harder.load_outcomes(harder.outcomes_path(folder))], ignore_index=True)
         new = render_readme(new, harder_markdown(harder.side_by_side(both), harder.world_verdicts(both)),
                             HARDER_BEGIN, HARDER_END)
     return text, new, table
