@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import gbp_utils  # noqa: E402
-from gbp_utils import experiments, final_evaluation, finetuning, pessimism, results, widgets  # noqa: E402
+from gbp_utils import experiments, final_evaluation, finetuning, harder, pessimism, results, widgets  # noqa: E402
 from gbp_utils.env import TrueDynamicsModel  # noqa: E402
 from gbp_utils.finetuning import AdversarialConfig  # noqa: E402
 
@@ -119,6 +119,13 @@ def main(argv=None) -> int:
     pess_configs = {"GBP": P.pessimism.widget_gbp, "CEM": P.pessimism.widget_cem}
     pess_ui = widgets.pessimism_explorer(ensemble, pess_configs, wall)
     task_ui = widgets.task_explorer(wall)
+    worlds = harder.worlds(P)  # as notebook 10: two model kinds, light GBP and CEM, 30 development tasks per world
+    inw = {n: P.in_world(w) for n, w in worlds.items()}
+    world_ui = widgets.world_explorer(
+        worlds, {n: {k: m for k, m in harder.world_models(P, n, 0).items() if k in ("base", "online + adversarial")}
+                 for n in worlds},
+        {n: q.eval_tasks()[:30] for n, q in inw.items()},
+        {n: {"GBP": q.gbp_explorer, "CEM": q.pessimism.widget_cem} for n, q in inw.items()}, wall)
     cases = [  # (notebook, widget, ui, control, values, target)
         ("01", "task explorer", task_ui, "goal_x", [3.5, 3.0], TARGET_MS),
         ("01", "task explorer", task_ui, "click", [(-3.0, -2.0), (-3.5, -3.0)], TARGET_MS),
@@ -133,6 +140,8 @@ def main(argv=None) -> int:
          [min(eps_models), max(eps_models)], TARGET_MS),
         ("07", "CEM explorer", widgets.cem_explorer(cem_models, P.cem, wall), "goal_x", [3.0, 2.5], TARGET_MS),
         ("08", "results explorer", widgets.results_explorer(runs, tasks, wall), "task", [0, 1], TARGET_MS),
+        ("10", "world explorer, GBP", world_ui, "task", [0, 1], TARGET_MS),
+        ("10", "world explorer, GBP", world_ui, "world", ["momentum", "two walls"], TARGET_MS),
         ("11", "pessimism explorer, GBP", pess_ui, "beta", [widgets.BETA_OPTIONS[0], widgets.BETA_OPTIONS[-1]],
          TARGET_MS),
         ("11", "pessimism explorer, GBP", pess_ui, "click", [(-3.0, 2.5), (-3.0, 3.0)], TARGET_MS),
@@ -143,6 +152,8 @@ def main(argv=None) -> int:
     widgets.controls(plan_ui)["execution"].value = P.mpc
     rows.append(("04", f"planner explorer, {P.mpc.label}", "goal_y",
                  time_updates(plan_ui, "goal_y", [2.0, 1.5], args.updates), MPC_TARGET_MS))
+    widgets.controls(world_ui)["planner"].value = "CEM"
+    rows.append(("10", "world explorer, CEM", "task", time_updates(world_ui, "task", [0, 1], args.updates), TARGET_MS))
     widgets.controls(pess_ui)["planner"].value = "CEM"
     rows.append(("11", "pessimism explorer, CEM", "beta",
                  time_updates(pess_ui, "beta", [widgets.BETA_OPTIONS[0], widgets.BETA_OPTIONS[-1]], args.updates),

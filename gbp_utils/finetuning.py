@@ -38,14 +38,23 @@ class AdversarialConfig:
             raise ValueError(f"steps must be >= 1 (1 = FGSM); got {self.steps}")
 
 
+CONSTANT_SPREAD = 1e-5  # a state coordinate whose one-step change spreads less than this never changes
+
+
 class AdversarialLoss:
     """A ``batch_loss`` for ``train_world_model``: the next-state loss at adversarially perturbed
     inputs, against the clean targets. eps is fixed from the first minibatch's std (the paper found
     that stable; re-estimating per batch gave no consistent gain). A fresh perturbation every batch.
     """
 
-    def __init__(self, config: AdversarialConfig | None = None):
+    def __init__(self, config: AdversarialConfig | None = None, skip_constant: bool = False):
+        """``skip_constant``: leave unperturbed the state coordinates that never change within an episode (their
+        one-step change has no spread: the door features of notebook 10's layout worlds). The loss divides each
+        coordinate's error by the spread of its one-step change, floored at 1e-6 for a constant one; a perturbed
+        constant coordinate, carried into the prediction by the residual connection, then costs ~(eps / 1e-6)^2
+        and swamps every other term."""
         self.config = config or AdversarialConfig()
+        self.skip_constant = skip_constant
         self.eps_s = self.eps_a = None
 
     def _loss(self, model: WorldModel, s, a, d_s, d_a, s_next):
@@ -58,6 +67,8 @@ class AdversarialLoss:
         cfg = self.config
         if self.eps_s is None:  # fixed from the first minibatch
             self.eps_s = cfg.state_factor * s.std(0)
+            if self.skip_constant:
+                self.eps_s = self.eps_s * (model.delta_std > CONSTANT_SPREAD)
             self.eps_a = cfg.action_factor * a.std(0)
         eps_s, eps_a = self.eps_s, self.eps_a
         # ALGO LOGIC: random start, then k signed-gradient ascent steps on the loss, projected to the box.
@@ -84,6 +95,13 @@ class AdversarialLoss:
         norm = lambda pred: ((pred - s_next) / model.delta_std).pow(2).mean().item()  # noqa: E731
         return {"clean": norm(model(s, a)), "adversarial": norm(model(s + d_s, a + d_a)),
                 "pass-through": norm(model(s, a) + d_s)}
+
+    def terms(self, model: WorldModel, s, a, s_next) -> torch.Tensor:
+        """(S,) what each state coordinate contributes to the loss of a batch (its mean normalised squared error
+        at a perturbation drawn as in training): the loss is their mean."""
+        d_s, d_a = self.perturbation(model, s, a, s_next)
+        with torch.no_grad():
+            return ((model(s + d_s, a + d_a) - s_next) / model.delta_std).pow(2).mean(0)
 
     def __call__(self, model: WorldModel, s, a, s_next) -> torch.Tensor:
         d_s, d_a = self.perturbation(model, s, a, s_next)
@@ -143,7 +161,8 @@ def mixing_weights(n_expert: int, n_planner: int, planner_share: float) -> torch
 def online_finetune(model: WorldModel, expert_train: Dataset, env: WallEnv | World, planner_config,
                     config: OnlineConfig | None = None, base_train: TrainConfig | None = None,
                     callback=None, device=None, progress: bool = True,
-                    adversarial: AdversarialConfig | None = None) -> tuple[WorldModel, list[Dataset]]:
+                    adversarial: AdversarialConfig | None = None, skip_constant: bool = False
+                    ) -> tuple[WorldModel, list[Dataset]]:
     """DAgger-style finetuning of a copy of ``model``.
 
     Args:
@@ -155,6 +174,8 @@ def online_finetune(model: WorldModel, expert_train: Dataset, env: WallEnv | Wor
             decay, ``config.epochs_per_round`` epochs at ``config.lr``, seeded ``base_train.seed + round``.
         callback: optional ``callback(round, model, collected)`` after each round (for evaluation).
         adversarial: if given, every round fits with the adversarial loss (online + adversarial).
+        skip_constant: the adversarial loss leaves unperturbed the state coordinates that never change
+            (``AdversarialLoss``).
     Returns:
         the finetuned model and the planner datasets collected in each round.
     """
@@ -174,7 +195,7 @@ def online_finetune(model: WorldModel, expert_train: Dataset, env: WallEnv | Wor
         planner_data = concat(*collected)
         data = concat(expert_train, planner_data)
         weights = mixing_weights(len(expert_train), len(planner_data), cfg.planner_share)
-        loss = AdversarialLoss(adversarial) if adversarial is not None else next_state_loss
+        loss = AdversarialLoss(adversarial, skip_constant) if adversarial is not None else next_state_loss
         model = train_world_model(data, None, train_config=dataclasses.replace(tc, seed=tc.seed + r),
                                   model=model, device=device, progress=progress, weights=weights,
                                   batch_loss=loss).model
@@ -188,13 +209,14 @@ def online_finetune(model: WorldModel, expert_train: Dataset, env: WallEnv | Wor
 # --------------------------------------------------------------------------------------------
 def get_online_model(presets, online: OnlineConfig | None = None, gbp: GBPConfig | None = None,
                      device=None, progress: bool = True, adversarial: AdversarialConfig | None = None,
-                     data_configs: list[DataConfig] | None = None, base_train: TrainConfig | None = None
-                     ) -> TrainResult:
+                     data_configs: list[DataConfig] | None = None, base_train: TrainConfig | None = None,
+                     skip_constant: bool = False) -> TrainResult:
     """The base model of ``presets`` after online finetuning with a GBP planner; one snapshot per
     round in ``.snapshots``. Loaded from data/ when cached for exactly these configs.
 
     online, gbp: the loop and its planner (default ``presets.online`` and ``presets.gbp``).
-    adversarial: fit every round with the adversarial loss (online + adversarial).
+    adversarial: fit every round with the adversarial loss (online + adversarial); skip_constant: leave the
+        state coordinates that never change unperturbed (``AdversarialLoss``; notebook 10's repair).
     data_configs: the base model's data (default: the expert data only); the same episodes are the
         "expert" side of the mix. base_train: the base model's training (default ``presets.train``;
         change its seed for another training seed).
@@ -206,6 +228,10 @@ def get_online_model(presets, online: OnlineConfig | None = None, gbp: GBPConfig
     config = {"base_data": data_configs, "model": P.model, "train": tc, "online": online, "gbp": gbp}
     if adversarial is not None:  # keys only when used, so older caches keep their names
         config["adversarial"] = adversarial
+    if skip_constant:
+        if adversarial is None:
+            raise ValueError("skip_constant changes the adversarial loss: give an adversarial config too")
+        config["skip_constant"] = True
 
     def build() -> TrainResult:
         base = get_world_model(data_configs, P.model, tc, device=device, progress=progress).model
@@ -215,7 +241,7 @@ def get_online_model(presets, online: OnlineConfig | None = None, gbp: GBPConfig
         model, collected = online_finetune(
             base, expert_train, world or WallEnv(P.wall), gbp, online, tc,
             callback=lambda r, m, c: snapshots.append(copy.deepcopy(m)), device=device, progress=progress,
-            adversarial=adversarial)
+            adversarial=adversarial, skip_constant=skip_constant)
         return TrainResult(model, {"collected_transitions": [len(c) for c in collected]}, snapshots)
 
     return cached_model("online", config, build, device)

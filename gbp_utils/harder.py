@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from . import experiments
 from . import final_evaluation as FE
 from .env import TrueDynamicsModel, WallConfig
@@ -71,6 +73,20 @@ def study_planners(presets) -> dict:
 def world_models(presets, name: str, seed: int, kinds=KINDS, device=None, progress: bool = False) -> dict:
     """{kind: model} of training seed ``seed`` in world ``name`` (notebook 08's recipe, cached in data/)."""
     return FE.factorial_models(world_presets(presets, name), seed, names=list(kinds), device=device, progress=progress)
+
+
+REPAIRED = "online + adversarial, doors unperturbed"  # the repair of section 7 (development tasks only)
+
+
+def repaired_model(presets, name: str, seed: int, device=None, progress: bool = False):
+    """Notebook 10's repair (section 7): online + adversarial finetuning as notebook 08's recipe, except that the
+    adversarial loss leaves the state coordinates that never change -- the layout worlds' door features --
+    unperturbed (``finetuning.AdversarialLoss(skip_constant=True)``). Found after the sealed test, so it is
+    checked on development tasks only and is not part of the sealed comparison. Cached in data/."""
+    from .finetuning import get_online_model
+    Q = world_presets(presets, name).for_seed(seed)
+    return get_online_model(Q, Q.online, Q.gbp, adversarial=Q.adversarial, data_configs=[Q.expert_data],
+                            base_train=Q.train, skip_constant=True, device=device, progress=progress).model
 
 
 def results_path(folder=None) -> Path:
@@ -152,6 +168,165 @@ def point_world_rows(results=None, outcomes=None, kinds=KINDS, planners=None):
     planners = set(planners or [f"{f} {e}" for f in FAMILIES for e in ("open-loop", "MPC")])
     keep = lambda d: d[d.model.isin(list(kinds)) & d.planner.isin(list(planners))]  # noqa: E731
     return keep(results).assign(world="point")[COLUMNS], keep(outcomes).assign(world="point")[OUTCOME_COLUMNS]
+
+
+def point_world_references(results=None):
+    """Notebook 08's ceiling as this study's reference row: its true-dynamics planner is the same planner (the
+    tuned CEM with MPC through the real dynamics). Notebook 08 ran no oracle (its scripted expert is noisy)."""
+    results = FE.load_results() if results is None else results
+    refs = results[(results.model == FE.REFERENCE) & (results.planner == "true-dynamics planner")]
+    return refs.assign(world="point", planner=CEILING)[COLUMNS]
+
+
+def compute_table(results):
+    """Per planner (rows) and world (columns): model evaluations and milliseconds per task (medians over model
+    kinds and seeds), and the success of the ceiling and the oracle (``run_study``'s reference rows; for the
+    point world ``point_world_rows`` + ``point_world_references``). Columns: (world, "evals" | "ms" | "success")."""
+    import pandas as pd
+    worlds = list(dict.fromkeys(results.world))
+    learned = results[results.model.isin(list(KINDS))]
+    per = learned.groupby(["world", "planner"], sort=False).agg(evals=("wm_evals_per_task", "median"),
+                                                                 ms=("seconds_per_task", "median"))
+    per["ms"] *= 1e3
+    refs = results[(results.model == FE.REFERENCE) & results.planner.isin([CEILING, ORACLE])]
+    ref = refs.groupby(["world", "planner"], sort=False).agg(success=("success_rate", "mean"))
+    frames = []
+    for w in worlds:
+        part = pd.concat([per.loc[w], ref.loc[w] if w in ref.index.get_level_values(0) else None])
+        frames.append(part.set_axis(pd.MultiIndex.from_product([[w], part.columns]), axis=1))
+    return pd.concat(frames, axis=1)
+
+
+# --------------------------------------------------------------------------------------------
+# Why: how runs fail, and whether a model reads the door
+# --------------------------------------------------------------------------------------------
+def failure_modes(episodes, tasks, world: World) -> dict:
+    """How a run of a planner fails, from its first plan and what happened: success (real), promised (the first
+    plan's predicted final *position* is within the success radius of the goal's), false_promise (promised and
+    failed: the planner exploited the model's error), unpromised (failed without the model even promising
+    success: the model saw no way to the goal), failed_at_wall (failed with the final position touching a wall).
+    Shares of the tasks."""
+    if episodes.first_plan_states is None:
+        raise ValueError("failure_modes needs a planner's episodes (a controller's run has no first plan)")
+    real = world.success(episodes.states[:, -1], tasks.goals)
+    promised = world.success(episodes.first_plan_states[:, -1], tasks.goals)
+    at_wall = world.touching_wall(episodes.states[:, -1])
+    share = lambda m: float(m.float().mean())  # noqa: E731
+    return {"success": share(real), "promised": share(promised), "false_promise": share(promised & ~real),
+            "unpromised": share(~promised & ~real), "failed_at_wall": share(~real & at_wall)}
+
+
+@torch.no_grad()
+def door_reading(model, world: World, layout_states: torch.Tensor, offset: float = 0.1, gap: float = 0.75) -> dict:
+    """Does ``model`` read the door from the state? For every layout of ``layout_states`` (B, S) and every wall,
+    the agent stands ``offset`` in front of the wall on either side and pushes straight at it (a full step):
+    once at the door's centre (reality: it passes) and once ``gap`` beyond the door's nearer edge, on the solid
+    part (reality: the face stops it). The model "predicts passage" when its next position is past the wall's
+    centre line. Returns door_passes (share of door pushes the model lets through), wall_blocks (share of
+    solid pushes it stops), both_right (share of (door, solid) pairs it gets both right) and, as a check on the
+    probe, the same three for the real dynamics (1.0 each)."""
+    if world.layouts is None:
+        raise ValueError(f"door_reading needs a layout world; the {world.name} world has a fixed door")
+    lay = world.layouts_of(layout_states)
+    h, step = world.wall.half_size, world.action_bound
+    rows = {"model": [], "reality": []}
+    for j in range(len(lay.wall_x)):
+        low, high = lay.door_low[:, j], lay.door_high[:, j]
+        centre = (low + high) / 2
+        # the solid spot: beyond the edge with more room to the arena's border
+        up = (h - high) >= (low + h)
+        solid = torch.where(up, high + gap, low - gap).clamp(-h + 0.25, h - 0.25)
+        for side in (-1.0, 1.0):  # in front of the wall's left face pushing +x, or its right face pushing -x
+            x = lay.wall_x[j] + side * (lay.thickness / 2 + offset)
+            for y, passes in ((centre, True), (solid, False)):
+                pos = torch.stack([torch.full_like(y, float(x)), y], -1)
+                states = torch.cat([pos, layout_states[:, 2:]], -1)
+                actions = torch.tensor([-side * step, 0.0]).expand(len(y), 2).to(states)
+                for who, f in (("model", model), ("reality", world.env.step)):
+                    nxt = f(states, actions)[:, 0]
+                    crossed = (nxt - lay.wall_x[j]) * side < 0
+                    rows[who].append((crossed.cpu(), passes))
+    out = {}
+    for who, pairs in rows.items():
+        doors = torch.cat([c for c, p in pairs if p])
+        solids = torch.cat([c for c, p in pairs if not p])
+        out[f"{who}_door_passes" if who == "reality" else "door_passes"] = float(doors.float().mean())
+        out[f"{who}_wall_blocks" if who == "reality" else "wall_blocks"] = float((~solids).float().mean())
+        out[f"{who}_both_right" if who == "reality" else "both_right"] = float((doors & ~solids).float().mean())
+    return out
+
+
+def coordinate_names(world: World) -> list[str]:
+    """Names of the state's coordinates in ``world`` (for tables)."""
+    names = ["x", "y"]
+    if world.momentum is not None:
+        return names + ["vx", "vy"]
+    if world.layouts is not None:
+        for j in range(world.n_walls):
+            suffix = "" if world.n_walls == 1 else f" {j + 1}"
+            names += [f"door centre{suffix}", f"door width{suffix}"]
+    return names
+
+
+def failure_table(presets, seed: int = 0, split: str = "eval", planners=("Adam MPC", "CEM MPC"), models=None,
+                  device=None):
+    """``failure_modes`` of every world x model kind x planner on the tasks of ``split`` ("eval": the
+    development tasks of section 4; "test": the sealed ones), from the cached runs of training seed ``seed``.
+    ``models``: {world: {name: model}} to use instead of ``world_models`` (e.g. with the repaired model added).
+    One row per run: world, model, planner and the shares of ``failure_modes``."""
+    import pandas as pd
+    if split not in ("test", "eval"):
+        raise ValueError(f"split must be 'eval' or 'test'; got {split!r}")
+    rows = []
+    for name in (models or worlds(presets)):
+        Q = world_presets(presets, name)
+        tasks = (Q.test_tasks(Q.tasks.test, device=device) if split == "test"
+                 else Q.eval_tasks(Q.tasks.eval, device=device))
+        chosen = models[name] if models else world_models(presets, name, seed, device=device)
+        configs = study_planners(Q)
+        for kind, model in chosen.items():
+            for planner in planners:
+                config, execution = configs[planner]
+                ep = experiments.run(model, FE.planner_for_seed(config, seed), tasks, execution, Q.world)
+                rows.append({"world": name, "model": kind, "planner": planner, **failure_modes(ep, tasks, Q.world)})
+    return pd.DataFrame(rows)
+
+
+def door_reading_by_round(presets, name: str, seed: int = 0, device=None):
+    """``door_reading``'s both_right after every online round, for online and online + adversarial finetuning
+    in layout world ``name`` (the cached models' snapshots), on its development layouts: one row per round."""
+    import pandas as pd
+
+    from .finetuning import get_online_model
+    Q = world_presets(presets, name)
+    if Q.world.layouts is None:
+        raise ValueError(f"door_reading_by_round needs a layout world; got {name!r}")
+    S = Q.for_seed(seed)
+    states = Q.eval_tasks(Q.tasks.eval, device=device).starts
+    out = {}
+    for kind, adversarial in (("online", None), ("online + adversarial", S.adversarial)):
+        snaps = get_online_model(S, S.online, S.gbp, adversarial=adversarial, data_configs=[S.expert_data],
+                                 base_train=S.train, device=device, progress=False).snapshots
+        out[kind] = [door_reading(m, Q.world, states)["both_right"] for m in snaps]
+    return pd.DataFrame(out, index=pd.RangeIndex(1, len(out["online"]) + 1, name="round"))
+
+
+def adversarial_terms(presets, name: str, seed: int = 0, n: int = 4096, skip_constant: bool = False):
+    """What each state coordinate contributes to the online + adversarial loss (``AdversarialLoss.terms``,
+    notebook 08's budget) at the start of finetuning: the base model of world ``name`` on ``n`` of its expert
+    training transitions. A pandas Series indexed by ``coordinate_names``."""
+    import pandas as pd
+
+    from .finetuning import AdversarialLoss
+    Q = world_presets(presets, name)
+    S = Q.for_seed(seed)
+    model = world_models(presets, name, seed, kinds=("base",))["base"]
+    train, _ = training_split([S.expert_data], S.train)
+    s, a, s_next = train.transitions()
+    pick = torch.randperm(len(s), generator=torch.Generator().manual_seed(seed))[:n]
+    torch.manual_seed(seed)
+    terms = AdversarialLoss(S.adversarial, skip_constant).terms(model, s[pick], a[pick], s_next[pick])
+    return pd.Series(terms.cpu().numpy(), index=coordinate_names(Q.world), name="loss term")
 
 
 # --------------------------------------------------------------------------------------------

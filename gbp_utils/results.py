@@ -57,10 +57,12 @@ def _readme_with_table(readme: Path, csv: Path | None, outcomes: Path | None = N
         import pandas as pd
 
         from . import harder
-        _, point_out = harder.point_world_rows(results, out)
+        point_rows, point_out = harder.point_world_rows(results, out)
         both = pd.concat([point_out, harder.load_outcomes(harder.outcomes_path(folder))], ignore_index=True)
-        new = render_readme(new, harder_markdown(harder.side_by_side(both), harder.world_verdicts(both)),
-                            HARDER_BEGIN, HARDER_END)
+        rows = pd.concat([point_rows, harder.point_world_references(results),
+                          harder.load_results(harder.results_path(folder))], ignore_index=True)
+        new = render_readme(new, harder_markdown(harder.side_by_side(both), harder.world_verdicts(both),
+                                                 harder.compute_table(rows)), HARDER_BEGIN, HARDER_END)
     return text, new, table
 
 
@@ -128,9 +130,11 @@ def pessimism_markdown(table) -> str:
     return "\n".join(lines)
 
 
-def harder_markdown(table, verdicts) -> str:
+def harder_markdown(table, verdicts, compute=None) -> str:
     """``harder.side_by_side`` and ``harder.world_verdicts`` as Markdown: success % [95% CI over seeds and tasks]
-    per model and planner in each world, then each conclusion's verdict per world with its paired difference."""
+    per model and planner in each world, then each conclusion's verdict per world with its paired difference,
+    then (``compute``: ``harder.compute_table``) each planner's model evaluations and milliseconds per task and
+    the references' success in each world."""
     worlds = list(dict.fromkeys(c.rsplit(" ", 1)[0] for c in table.columns))
     lines = ["| model | planner | " + " | ".join(f"{w} % [95% CI]" for w in worlds) + " |",
              "|---|---|" + "---|" * len(worlds)]
@@ -146,6 +150,24 @@ def harder_markdown(table, verdicts) -> str:
             v = by.loc[(claim, w)]
             cells.append(f"{v.verdict} ({100 * v.difference:+.1f} [{100 * v.low:+.1f}, {100 * v.high:+.1f}])")
         lines.append(f"| {claim} | " + " | ".join(cells) + " |")
+    if compute is None:
+        return "\n".join(lines)
+    missing = [w for w in worlds if w not in compute.columns.get_level_values(0)]
+    if missing:
+        raise ValueError(f"compute has no columns for the world(s) {missing}: pass harder.compute_table of every world")
+    lines += ["", "| planner | " + " | ".join(f"{w}: model evals · ms / task, or success %" for w in worlds) + " |",
+              "|---|" + "---|" * len(worlds)]
+    for planner, r in compute.iterrows():
+        cells = []
+        for w in worlds:
+            evals, ms, success = (r.get((w, c)) for c in ("evals", "ms", "success"))
+            if success is not None and not math.isnan(success):
+                cells.append(f"{100 * success:.1f}%")
+            elif evals is not None and not math.isnan(evals):
+                cells.append(f"{evals:,.0f} · {ms:.0f}")
+            else:
+                cells.append("–")
+        lines.append(f"| {planner} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

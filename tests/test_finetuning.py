@@ -247,3 +247,40 @@ def test_online_finetune_in_a_harder_world_collects_its_real_transitions(world):
     assert torch.equal(w.env.step(s, a), s_next)  # the world's own dynamics
     assert torch.equal(ds.states[:, 0], w.sample_tasks(16, 1000, "train").starts)  # its training tasks, round 0
     assert next_state_loss(tuned, s, a, s_next) < next_state_loss(base, s, a, s_next)
+
+
+def test_skip_constant_leaves_coordinates_that_never_change_unperturbed():
+    """A layout state's door features never change: perturbed, each costs (eps / 1e-6)^2 in the normalised loss
+    and swamps it; skip_constant leaves them alone and the loss keeps the scale of the moving coordinates."""
+    from gbp_utils.layouts import LayoutConfig
+    from gbp_utils.worlds import World
+    w = World(layouts=LayoutConfig())
+    data = w.expert_data(40, 0)
+    model = train_world_model(data, None, train_config=TrainConfig(epochs=2), progress=False).model
+    assert (model.delta_std[2:] < finetuning.CONSTANT_SPREAD).all() and (model.delta_std[:2] > 0.1).all()
+    s, a, s_next = data.transitions()
+    losses = {}
+    for skip in (False, True):
+        torch.manual_seed(0)
+        loss = AdversarialLoss(AdversarialConfig(0.02, 0.02), skip_constant=skip)
+        d_s, d_a = loss.perturbation(model, s[:256], a[:256], s_next[:256])
+        assert (d_s[:, :2].abs() > 0).any() and (d_a.abs() > 0).any()
+        assert (d_s[:, 2:] == 0).all() == skip
+        torch.manual_seed(0)
+        losses[skip] = loss(model, s[:256], a[:256], s_next[:256]).item()
+        torch.manual_seed(0)
+        terms = loss.terms(model, s[:256], a[:256], s_next[:256])
+        assert terms.shape == (4,) and terms.mean().item() == pytest.approx(losses[skip], rel=1e-5)
+        assert (terms[2:].min() > 1e6 * terms[:2].max()) != skip  # the door features swamp the positions
+    assert losses[False] > 1e6 and losses[True] < 10, losses
+    with pytest.raises(ValueError, match="skip_constant changes the adversarial loss: give an adversarial config"):
+        finetuning.get_online_model(gbp_utils.presets(fast=True), skip_constant=True, progress=False)
+
+
+def test_the_repair_is_keyed_apart_from_the_recipe(cache_keys):
+    P = gbp_utils.presets(fast=True)
+    finetuning.get_online_model(P, progress=False, adversarial=P.adversarial)
+    finetuning.get_online_model(P, progress=False, adversarial=P.adversarial, skip_constant=True)
+    (_, recipe), (_, repair) = cache_keys
+    assert "skip_constant" not in recipe, "the recipe's cached models keep their names"
+    assert repair == {**recipe, "skip_constant": True}

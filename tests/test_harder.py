@@ -229,3 +229,69 @@ def test_the_readme_section_is_generated_from_the_study():
     assert row.split(" | ")[2].startswith("supported (+")
     text = f"intro\n{results.HARDER_BEGIN}\nold\n{results.HARDER_END}\nafter"
     assert results.render_readme(text, md, results.HARDER_BEGIN, results.HARDER_END).count("| online | Adam MPC |") == 1
+
+
+def test_compute_table_reports_each_planners_cost_and_the_references_per_world():
+    from gbp_utils import results as R
+    rows = []
+    for world, scale in (("point", 1.0), ("momentum", 2.0)):
+        for kind in harder.KINDS:
+            for planner, evals in (("Adam MPC", 1000), ("CEM MPC", 500)):
+                for seed in (0, 1, 2):
+                    rows.append({"world": world, "model": kind, "planner": planner, "seed": seed,
+                                 "wm_evals_per_task": scale * evals + seed, "seconds_per_task": 0.01 * scale,
+                                 "success_rate": 0.5})
+    rows.append({"world": "momentum", "model": FE.REFERENCE, "planner": harder.CEILING, "seed": 0,
+                 "wm_evals_per_task": 0, "seconds_per_task": 0.2, "success_rate": 0.9})
+    rows.append({"world": "momentum", "model": FE.REFERENCE, "planner": harder.ORACLE, "seed": 0,
+                 "wm_evals_per_task": 0, "seconds_per_task": 0.0, "success_rate": 1.0})
+    t = harder.compute_table(pd.DataFrame(rows))
+    assert t.loc["Adam MPC", ("point", "evals")] == 1001 and t.loc["Adam MPC", ("momentum", "evals")] == 2001
+    assert t.loc["CEM MPC", ("momentum", "ms")] == pytest.approx(20.0)
+    assert t.loc[harder.CEILING, ("momentum", "success")] == 0.9 and t.loc[harder.ORACLE, ("momentum", "success")] == 1.0
+    assert ("point", "success") not in t.columns  # no reference rows given for the point world
+    out = _fake_outcomes({})
+    md = R.harder_markdown(harder.side_by_side(out, n_boot=100), harder.world_verdicts(out, n_boot=100), t)
+    assert "| Adam MPC | 1,001 · 10 | 2,001 · 20 |" in md.splitlines()
+    assert f"| {harder.CEILING} | – | 90.0% |" in md.splitlines()
+    with pytest.raises(ValueError, match=r"no columns for the world\(s\) \['momentum'\]"):
+        R.harder_markdown(harder.side_by_side(out, n_boot=100), harder.world_verdicts(out, n_boot=100),
+                          harder.compute_table(pd.DataFrame(rows[:len(rows) // 2 - 1])))
+
+
+def test_point_world_references_are_notebook_08s_ceiling():
+    results = FE.load_results(ROOT / "data" / "results" / "final_evaluation.csv")
+    ref = harder.point_world_references(results)
+    assert list(ref.columns) == harder.COLUMNS and list(ref.planner) == [harder.CEILING] and set(ref.world) == {"point"}
+    assert ref.success_rate.item() == results[results.planner == "true-dynamics planner"].success_rate.item()
+
+
+def test_door_reading_tells_a_model_that_reads_the_door_from_one_that_does_not():
+    from gbp_utils.env import TrueDynamicsModel
+    for world in (World(layouts=LayoutConfig()), World(layouts=LayoutConfig(second_wall_x=2.5, door_center=(-2.5, 2.5)))):
+        states = world.sample_tasks(40, 0).starts
+        truth = harder.door_reading(TrueDynamicsModel(env=world.env), world, states)
+        assert truth["door_passes"] == truth["wall_blocks"] == truth["both_right"] == 1.0
+        assert truth["reality_both_right"] == 1.0  # the probe's own check
+        ghost = harder.door_reading(lambda s, a: torch.cat([s[:, :2] + a, s[:, 2:]], -1), world, states)
+        assert (ghost["door_passes"], ghost["wall_blocks"], ghost["both_right"]) == (1.0, 0.0, 0.0)  # walks through walls
+        wall = harder.door_reading(lambda s, a: s, world, states)
+        assert (wall["door_passes"], wall["wall_blocks"]) == (0.0, 1.0)  # never moves: a wall everywhere
+    with pytest.raises(ValueError, match="door_reading needs a layout world"):
+        harder.door_reading(None, World(momentum=MomentumConfig()), torch.zeros(3, 4))
+
+
+def test_failure_modes_split_failures_into_false_promises_and_unpromised_ones():
+    from types import SimpleNamespace
+
+    from gbp_utils.env import TaskSet
+    world = World(layouts=LayoutConfig())
+    tasks = world.sample_tasks(4, 0)
+    goals, starts = tasks.goals, tasks.starts
+    real = torch.stack([goals[0], starts[1], starts[2], goals[3]])   # success, fail, fail, success
+    plan = torch.stack([goals[0], goals[1], starts[2], starts[3]])   # promised, promised, not, not
+    ep = SimpleNamespace(states=torch.stack([starts, real], 1), first_plan_states=torch.stack([starts, plan], 1))
+    f = harder.failure_modes(ep, TaskSet(starts, goals, "eval", 0), world)
+    assert (f["success"], f["promised"], f["false_promise"], f["unpromised"]) == (0.5, 0.5, 0.25, 0.25)
+    with pytest.raises(ValueError, match="needs a planner's episodes"):
+        harder.failure_modes(SimpleNamespace(states=ep.states, first_plan_states=None), tasks, world)
