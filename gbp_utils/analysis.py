@@ -22,14 +22,23 @@ from .policies import oracle_policy, shortest_path, straight_line_policy
 from .world_model import multi_step_error, one_step_error, rollout
 
 
-def promise_outcome(episodes: Episodes, tasks: TaskSet, wall: WallConfig) -> dict:
-    """What the model promised versus what happened, over a run: success (real), promised (the first
-    plan's predicted final state is within the success radius), false_promise (promised, yet the real
-    episode failed), and wm_evals per task (``evaluation.model_evals``)."""
+def promise_masks(episodes: Episodes, tasks: TaskSet, wall) -> tuple[torch.Tensor, torch.Tensor]:
+    """(real, promised), (B,) bool each: did the episode succeed, and does the first plan's predicted final
+    position lie within the success radius of the goal's? ``wall``: the point world's ``WallConfig`` or a
+    ``worlds.World`` (success on positions, ``World.success``)."""
+    from .worlds import World  # at call time: worlds builds on the modules this one does
     if episodes.first_plan_states is None:
-        raise ValueError("promise_outcome needs a planner's episodes (first_plan_states is None for a controller)")
-    real = success(episodes.final_states, tasks.goals, wall)
-    promised = success(episodes.first_plan_states[:, -1], tasks.goals, wall)
+        raise ValueError("a promise needs a planner's episodes (first_plan_states is None for a controller's run)")
+    world = World.of(wall)
+    return (world.success(episodes.final_states, tasks.goals),
+            world.success(episodes.first_plan_states[:, -1], tasks.goals))
+
+
+def promise_outcome(episodes: Episodes, tasks: TaskSet, wall) -> dict:
+    """What the model promised versus what happened, over a run (``promise_masks``): success (real), promised
+    (the first plan's predicted final position is within the success radius), false_promise (promised, yet the
+    real episode failed), and wm_evals per task (``evaluation.model_evals``)."""
+    real, promised = promise_masks(episodes, tasks, wall)
     return {"success": float(real.float().mean()), "promised": float(promised.float().mean()),
             "false_promise": float((promised & ~real).float().mean()),
             "wm_evals": float(model_evals(episodes.wm_forward.float(), episodes.wm_backward.float()).mean())}

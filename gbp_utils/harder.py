@@ -78,15 +78,24 @@ def world_models(presets, name: str, seed: int, kinds=KINDS, device=None, progre
 REPAIRED = "online + adversarial, doors unperturbed"  # the repair of section 7 (development tasks only)
 
 
+def _online_result(presets, name: str, seed: int, adversarial: bool, skip_constant: bool = False, device=None,
+                   progress: bool = False):
+    """The cached ``TrainResult`` (with per-round snapshots) of notebook 08's online (+ adversarial) recipe on
+    expert data in world ``name`` for training seed ``seed`` -- the models ``world_models`` returns."""
+    from .finetuning import get_online_model
+    Q = world_presets(presets, name).for_seed(seed)
+    return get_online_model(Q, Q.online, Q.gbp, adversarial=Q.adversarial if adversarial else None,
+                            data_configs=[Q.expert_data], base_train=Q.train, skip_constant=skip_constant,
+                            device=device, progress=progress)
+
+
 def repaired_model(presets, name: str, seed: int, device=None, progress: bool = False):
     """Notebook 10's repair (section 7): online + adversarial finetuning as notebook 08's recipe, except that the
     adversarial loss leaves the state coordinates that never change -- the layout worlds' door features --
     unperturbed (``finetuning.AdversarialLoss(skip_constant=True)``). Found after the sealed test, so it is
     checked on development tasks only and is not part of the sealed comparison. Cached in data/."""
-    from .finetuning import get_online_model
-    Q = world_presets(presets, name).for_seed(seed)
-    return get_online_model(Q, Q.online, Q.gbp, adversarial=Q.adversarial, data_configs=[Q.expert_data],
-                            base_train=Q.train, skip_constant=True, device=device, progress=progress).model
+    return _online_result(presets, name, seed, adversarial=True, skip_constant=True, device=device,
+                          progress=progress).model
 
 
 def results_path(folder=None) -> Path:
@@ -206,11 +215,9 @@ def failure_modes(episodes, tasks, world: World) -> dict:
     failed: the planner exploited the model's error), unpromised (failed without the model even promising
     success: the model saw no way to the goal), failed_at_wall (failed with the final position touching a wall).
     Shares of the tasks."""
-    if episodes.first_plan_states is None:
-        raise ValueError("failure_modes needs a planner's episodes (a controller's run has no first plan)")
-    real = world.success(episodes.states[:, -1], tasks.goals)
-    promised = world.success(episodes.first_plan_states[:, -1], tasks.goals)
-    at_wall = world.touching_wall(episodes.states[:, -1])
+    from .analysis import promise_masks
+    real, promised = promise_masks(episodes, tasks, world)
+    at_wall = world.touching_wall(episodes.final_states)
     share = lambda m: float(m.float().mean())  # noqa: E731
     return {"success": share(real), "promised": share(promised), "false_promise": share(promised & ~real),
             "unpromised": share(~promised & ~real), "failed_at_wall": share(~real & at_wall)}
@@ -250,9 +257,10 @@ def door_reading(model, world: World, layout_states: torch.Tensor, offset: float
     for who, pairs in rows.items():
         doors = torch.cat([c for c, p in pairs if p])
         solids = torch.cat([c for c, p in pairs if not p])
-        out[f"{who}_door_passes" if who == "reality" else "door_passes"] = float(doors.float().mean())
-        out[f"{who}_wall_blocks" if who == "reality" else "wall_blocks"] = float((~solids).float().mean())
-        out[f"{who}_both_right" if who == "reality" else "both_right"] = float((doors & ~solids).float().mean())
+        prefix = "" if who == "model" else "reality_"
+        out[prefix + "door_passes"] = float(doors.float().mean())
+        out[prefix + "wall_blocks"] = float((~solids).float().mean())
+        out[prefix + "both_right"] = float((doors & ~solids).float().mean())
     return out
 
 
@@ -297,16 +305,13 @@ def door_reading_by_round(presets, name: str, seed: int = 0, device=None):
     in layout world ``name`` (the cached models' snapshots), on its development layouts: one row per round."""
     import pandas as pd
 
-    from .finetuning import get_online_model
     Q = world_presets(presets, name)
     if Q.world.layouts is None:
         raise ValueError(f"door_reading_by_round needs a layout world; got {name!r}")
-    S = Q.for_seed(seed)
     states = Q.eval_tasks(Q.tasks.eval, device=device).starts
     out = {}
-    for kind, adversarial in (("online", None), ("online + adversarial", S.adversarial)):
-        snaps = get_online_model(S, S.online, S.gbp, adversarial=adversarial, data_configs=[S.expert_data],
-                                 base_train=S.train, device=device, progress=False).snapshots
+    for kind, adversarial in (("online", False), ("online + adversarial", True)):
+        snaps = _online_result(presets, name, seed, adversarial, device=device).snapshots
         out[kind] = [door_reading(m, Q.world, states)["both_right"] for m in snaps]
     return pd.DataFrame(out, index=pd.RangeIndex(1, len(out["online"]) + 1, name="round"))
 

@@ -290,7 +290,8 @@ def test_failure_modes_split_failures_into_false_promises_and_unpromised_ones():
     goals, starts = tasks.goals, tasks.starts
     real = torch.stack([goals[0], starts[1], starts[2], goals[3]])   # success, fail, fail, success
     plan = torch.stack([goals[0], goals[1], starts[2], starts[3]])   # promised, promised, not, not
-    ep = SimpleNamespace(states=torch.stack([starts, real], 1), first_plan_states=torch.stack([starts, plan], 1))
+    ep = SimpleNamespace(states=torch.stack([starts, real], 1), first_plan_states=torch.stack([starts, plan], 1),
+                         final_states=real)
     f = harder.failure_modes(ep, TaskSet(starts, goals, "eval", 0), world)
     assert (f["success"], f["promised"], f["false_promise"], f["unpromised"]) == (0.5, 0.5, 0.25, 0.25)
     with pytest.raises(ValueError, match="needs a planner's episodes"):
