@@ -126,6 +126,7 @@ def main(argv=None) -> int:
                  for n in worlds},
         {n: q.eval_tasks()[:30] for n, q in inw.items()},
         {n: {"GBP": q.gbp_explorer, "CEM": q.pessimism.widget_cem} for n, q in inw.items()}, wall)
+    obs_ui = widgets.observation_explorer(wall, size=P.pixels.encoder.image.size)  # as notebook 09
     cases = [  # (notebook, widget, ui, control, values, target)
         ("01", "task explorer", task_ui, "goal_x", [3.5, 3.0], TARGET_MS),
         ("01", "task explorer", task_ui, "click", [(-3.0, -2.0), (-3.5, -3.0)], TARGET_MS),
@@ -140,6 +141,8 @@ def main(argv=None) -> int:
          [min(eps_models), max(eps_models)], TARGET_MS),
         ("07", "CEM explorer", widgets.cem_explorer(cem_models, P.cem, wall), "goal_x", [3.0, 2.5], TARGET_MS),
         ("08", "results explorer", widgets.results_explorer(runs, tasks, wall), "task", [0, 1], TARGET_MS),
+        ("09", "observation explorer", obs_ui, "size", [32, 64], TARGET_MS),
+        ("09", "observation explorer", obs_ui, "click", [(-3.0, -2.0), (-3.5, 3.0)], TARGET_MS),
         ("10", "world explorer, GBP", world_ui, "task", [0, 1], TARGET_MS),
         ("10", "world explorer, GBP", world_ui, "world", ["momentum", "two walls"], TARGET_MS),
         ("11", "pessimism explorer, GBP", pess_ui, "beta", [widgets.BETA_OPTIONS[0], widgets.BETA_OPTIONS[-1]],

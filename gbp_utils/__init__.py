@@ -19,7 +19,9 @@ Notebooks narrate and call into this package; every piece of logic lives here, o
 * ``ensemble``: ensembles of world models, their disagreement and the penalty planners pay for it;
   ``pessimism``: notebook 11's study of pessimistic planning (members, matched compute, tuning, test runs);
 * ``pixels``: top-down images of the world (batched, differentiable renderer) for planning from pixels;
-  ``latent``: an image autoencoder trained on them, latent transitions and a linear position probe;
+  ``latent``: an image autoencoder trained on them (convolutional or spatial-softmax), latent transitions, a
+  linear position probe and world models that plan in latent space; ``vision``: notebook 09's study (the
+  encoder, the four models from pixels, tuning, pixels vs states on sealed tasks);
 * ``momentum``: a harder world (position and velocity, accelerations, contact that stops the normal motion)
   and its expert; ``layouts``: worlds whose doors (and an optional second wall) change per task, with
   per-task physics, oracle and task sampling; ``worlds``: either option behind one interface (``World``: its
@@ -52,6 +54,7 @@ from .planners import GBPConfig
 from .sampling import CEMConfig, GDCEMConfig, MPPIConfig
 from .world_model import TrainConfig, WorldModel, WorldModelConfig, get_world_model, training_split
 from .harder import HarderPresets
+from .vision import PixelPresets
 from .worlds import World, WorldDataConfig
 
 __version__ = "0.1.0"
@@ -161,6 +164,7 @@ class Presets:
     # Notebook 10: its worlds (momentum; a door per task; a second wall), and the world these presets live in
     # (``in_world``; None: the point world of notebooks 01-08)
     harder: HarderPresets = dataclasses.field(default_factory=HarderPresets)
+    pixels: PixelPresets = dataclasses.field(default_factory=PixelPresets)  # notebook 09 (``vision``)
     world: World | None = None
 
     def in_world(self, world: World) -> "Presets":
@@ -355,6 +359,7 @@ def presets(fast: bool | None = None) -> Presets:
         eps_grid=(0.0, 0.02, 0.2) if fast else (0.0, 0.02, 0.05, 0.1, 0.2),
         sweep_episodes=100 if fast else 400,
         pessimism=pessimism.tiny() if fast else pessimism,
+        pixels=PixelPresets().tiny() if fast else PixelPresets(),
     )
 
 

@@ -1,4 +1,4 @@
-"""Checks for the graded exercises of notebooks 03-08, 10 and 11: each runs the student's function on a small,
+"""Checks for the graded exercises of notebooks 03-11: each runs the student's function on a small,
 fixed case and compares it with the package's own implementation.
 
 A check raises (``AssertionError`` with a message that says what differs, or whatever the student's
@@ -390,3 +390,47 @@ def check_door_blocked(door_blocked) -> None:
                              f"{goals[i].tolist()} with the door at [{lay.door_low[i, 0]:.2f}, {lay.door_high[i, 0]:.2f}]: "
                              f"got {bool(got[i])}, expected {bool(expected[i])}")
     _passed("door test")
+
+
+# --------------------------------------------------------------------------------------------
+# 09 · planning from pixels
+# --------------------------------------------------------------------------------------------
+def check_spatial_softmax(spatial_softmax) -> None:
+    """``spatial_softmax(logits (B, K, H, W)) -> (B, 2K)``: per map, a softmax over its pixels and the expected
+    (x, y) of the pixels under it, in image coordinates ([-1, 1], x to the right, y up: row 0 is the top),
+    ordered x1, y1, x2, y2, ... -- as ``latent.spatial_softmax``."""
+    from .latent import spatial_softmax as reference
+    gen = torch.Generator().manual_seed(9)
+    logits = 3 * torch.randn(5, 3, 8, 8, generator=gen)
+    _close("keypoints of random maps", spatial_softmax(logits), reference(logits))
+    peaked = torch.full((1, 1, 8, 8), -30.0)
+    peaked[0, 0, 0, 7] = 30.0  # one hot pixel: the top-right corner
+    _close("keypoint of a map that is hot in its top-right pixel", spatial_softmax(peaked), torch.tensor([[1.0, 1.0]]),
+           atol=1e-4)
+    _passed("spatial softmax")
+
+
+def check_latent_transitions(latent_transitions) -> None:
+    """``latent_transitions(latents (E, T+1, D), actions (E, T, A)) -> (z (N, D), a (N, A), z_next (N, D))`` with
+    N = E T: every step of every episode as one training example for the latent world model, episode by
+    episode -- as ``latent.LatentTransitions.transitions``."""
+    from .latent import LatentTransitions
+    gen = torch.Generator().manual_seed(10)
+    z, a = torch.randn(4, 6, 8, generator=gen), torch.randn(4, 5, 2, generator=gen)
+    got = latent_transitions(z, a)
+    assert isinstance(got, (tuple, list)) and len(got) == 3, "return the three tensors (z, a, z_next)"
+    for name, g, e in zip(("z", "a", "z_next"), got, LatentTransitions(z, a).transitions()):
+        _close(name, g, e)
+    _passed("latent transitions")
+
+
+def check_linear_probe(linear_probe) -> None:
+    """``linear_probe(latents (N, D), states (N, 2)) -> weight (D + 1, 2)``: the least-squares fit of positions
+    from latents with a bias (the bias row last), so [latents, 1] @ weight reads positions off latents -- as
+    ``latent.position_probe``."""
+    from .latent import position_probe
+    gen = torch.Generator().manual_seed(11)
+    z = torch.randn(200, 6, generator=gen)
+    states = z[:, :2] * 2.0 - z[:, 2:4] + 0.7 + 0.01 * torch.randn(200, 2, generator=gen)
+    _close("probe weights", linear_probe(z, states), position_probe(z, states).weight, atol=1e-4)
+    _passed("linear probe")

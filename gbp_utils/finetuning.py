@@ -166,6 +166,9 @@ def online_finetune(model: WorldModel, expert_train: Dataset, env: WallEnv | Wor
     """DAgger-style finetuning of a copy of ``model``.
 
     Args:
+        model: a ``WorldModel``, or a ``latent.PixelWorldModel`` (notebook 09): its planner plans in latent
+            space from the images of the states, and each round refits its latent model on the latents of the
+            real episodes (encoder frozen); ``expert_train`` is then ``latent.LatentTransitions``.
         env: the point world's ``WallEnv``, or a ``worlds.World`` (its training tasks, dynamics and action
             bound; notebook 10).
         planner_config: the planner that collects the data each round (``planners.make_planner``),
@@ -179,11 +182,18 @@ def online_finetune(model: WorldModel, expert_train: Dataset, env: WallEnv | Wor
     Returns:
         the finetuned model and the planner datasets collected in each round.
     """
+    from .latent import LatentTransitions, PixelWorldModel
     cfg = config or OnlineConfig()
     tc = dataclasses.replace(base_train or TrainConfig(), epochs=cfg.epochs_per_round, lr=cfg.lr)
     model = copy.deepcopy(model)
     world, real = (env, env.env) if isinstance(env, World) else (World(env.wall), env)  # tasks, bound; the dynamics
+    pixels = isinstance(model, PixelWorldModel)
+    if pixels and not isinstance(expert_train, LatentTransitions):
+        raise TypeError("a PixelWorldModel is finetuned in its latent space: give expert_train as "
+                        "latent.LatentTransitions (the expert episodes' latents)")
+    stack = LatentTransitions.concat if pixels else concat
     collected: list[Dataset] = []
+    fitted = []  # what the model fits: the collected episodes, or (pixels) their latents, encoded once
     for r in range(cfg.rounds):
         # 1) plan with the current model on fresh training tasks
         tasks: TaskSet = world.sample_tasks(cfg.tasks_per_round, 1000 * (cfg.seed + 1) + r, "train", device=device)
@@ -191,14 +201,18 @@ def online_finetune(model: WorldModel, expert_train: Dataset, env: WallEnv | Wor
         # 2) execute the plans in the real environment, 3) keep what happened
         runs = [execute(real, planner, tasks, execution) for execution in cfg.executions]
         collected.append(concat(*[run.as_dataset() for run in runs]))
-        # 4) fit on expert + all planner data so far, mixed by planner_share
-        planner_data = concat(*collected)
-        data = concat(expert_train, planner_data)
+        fitted.append(LatentTransitions.from_dataset(model.autoencoder, collected[-1], model.wall) if pixels
+                      else collected[-1])
+        # 4) fit on expert + all planner data so far, mixed by planner_share (pixels: the latent model, on latents;
+        # the encoder stays frozen)
+        planner_data = stack(*fitted)
+        data = stack(expert_train, planner_data)
         weights = mixing_weights(len(expert_train), len(planner_data), cfg.planner_share)
         loss = AdversarialLoss(adversarial, skip_constant) if adversarial is not None else next_state_loss
-        model = train_world_model(data, None, train_config=dataclasses.replace(tc, seed=tc.seed + r),
-                                  model=model, device=device, progress=progress, weights=weights,
-                                  batch_loss=loss).model
+        fit = train_world_model(data, None, train_config=dataclasses.replace(tc, seed=tc.seed + r),
+                                model=model.latent_model if pixels else model, device=device, progress=progress,
+                                weights=weights, batch_loss=loss).model
+        model = PixelWorldModel(model.autoencoder, fit, model.wall) if pixels else fit
         if callback is not None:
             callback(r, model, collected)
     return model, collected

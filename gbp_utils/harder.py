@@ -351,29 +351,31 @@ def study_claims(planners) -> list[dict]:
     return claims
 
 
-def world_verdicts(outcomes, n_boot: int = 4000):
+def world_verdicts(outcomes, n_boot: int = 4000, by: str = "world"):
     """``study_claims`` decided in every world of ``outcomes`` (``run_study``'s, with ``point_world_rows``'s
-    for the point world): claim, world, the two rates, the paired difference with its interval, verdict."""
+    for the point world): claim, world, the two rates, the paired difference with its interval, verdict.
+    ``by``: the column that tells the groups apart (notebook 09: "observation", pixels or states)."""
     import pandas as pd
 
     from .stats import paired_claims
     frames = []
-    for world, g in outcomes.groupby("world", sort=False):
+    for world, g in outcomes.groupby(by, sort=False):
         planners = [p for p in g.planner.unique() if p.split()[0] in FAMILIES]
         v = paired_claims(g, study_claims(planners), n_boot=n_boot)
-        frames.append(v.assign(world=world))
-    return pd.concat(frames, ignore_index=True)[["claim", "world", "rate_a", "rate_b", "difference", "low", "high",
+        frames.append(v.assign(**{by: world}))
+    return pd.concat(frames, ignore_index=True)[["claim", by, "rate_a", "rate_b", "difference", "low", "high",
                                                   "verdict"]]
 
 
-def side_by_side(outcomes, n_boot: int = 4000):
+def side_by_side(outcomes, n_boot: int = 4000, by: str = "world"):
     """Success per kind x planner (rows) and world (columns): the rate and its crossed-bootstrap interval over
-    seeds and tasks (``stats.crossed_summary``), one (rate, low, high) column triple per world."""
+    seeds and tasks (``stats.crossed_summary``), one (rate, low, high) column triple per world (or per value of
+    the column ``by``)."""
     import pandas as pd
 
     from .stats import crossed_summary
     parts = []
-    for world, g in outcomes.groupby("world", sort=False):
+    for world, g in outcomes.groupby(by, sort=False):
         s = crossed_summary(g[g.model.isin(list(KINDS))], n_boot=n_boot).set_index(["model", "planner"])
         parts.append(s[["success_rate", "low", "high"]].rename(columns=lambda c: f"{world} {c}"))
     return pd.concat(parts, axis=1)

@@ -41,6 +41,14 @@ class EncoderConfig:
     keypoints: int = 4  # K points the decoder draws
     heat_pixels: float = 1.5  # width (std) of each keypoint's heat map, in pixels
     image: RenderConfig = field(default_factory=RenderConfig)
+    # "conv": the convolutions above end in a linear layer to the latent. "spatial": a spatial-softmax encoder --
+    # 3 x 3 convolutions (the first with ``stride``) end in K feature maps, each turned by a softmax over its
+    # pixels into the expected (x, y) of a keypoint: the latent is the K points (latent_dim = 2 K), positions in
+    # the image by construction. ``intensity_prior`` adds the agent channel's intensity (max-pooled to the maps'
+    # resolution) times this number to every map's logits, so the keypoints start on the agent, not at random.
+    encoder: str = "conv"
+    stride: int = 1
+    intensity_prior: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "channels", tuple(self.channels))
@@ -48,7 +56,19 @@ class EncoderConfig:
             raise ValueError(f"latent_dim must be an integer >= 1; got {self.latent_dim!r}")
         if not self.channels or any(not isinstance(c, int) or c < 1 for c in self.channels):
             raise ValueError(f"channels must be a non-empty tuple of integers >= 1; got {self.channels!r}")
-        if self.image.size % (2 ** len(self.channels)):
+        if self.encoder not in ("conv", "spatial"):
+            raise ValueError(f"encoder must be 'conv' or 'spatial'; got {self.encoder!r}")
+        if isinstance(self.stride, bool) or not isinstance(self.stride, int) or self.stride < 1:
+            raise ValueError(f"stride must be an integer >= 1; got {self.stride!r}")
+        if not self.intensity_prior >= 0:
+            raise ValueError(f"intensity_prior must be >= 0; got {self.intensity_prior!r}")
+        if self.encoder == "spatial":
+            if self.latent_dim != 2 * self.keypoints:
+                raise ValueError(f"a spatial encoder's latent is its keypoints' (x, y): latent_dim must be 2 * keypoints "
+                                 f"= {2 * self.keypoints}; got {self.latent_dim}")
+            if self.image.size % self.stride:
+                raise ValueError(f"the image side ({self.image.size}) must be divisible by stride ({self.stride})")
+        elif self.image.size % (2 ** len(self.channels)):
             raise ValueError(f"the image side ({self.image.size}) must be divisible by 2 ** {len(self.channels)} "
                              f"(one halving per conv layer); change image.size or the number of channels")
 
@@ -69,20 +89,66 @@ class EncoderTrainConfig:
                                   batch_size=self.batch_size, lr=self.lr, val_fraction=self.val_fraction, seed=self.seed)
 
 
+def image_grid(side: int, device=None) -> torch.Tensor:
+    """(side * side, 2) the (x, y) of every pixel of a side x side map in image coordinates: [-1, 1], x to the
+    right, y up (row 0 is the top), pixels in row-major order."""
+    axis = torch.linspace(-1, 1, side, device=device)
+    gy, gx = torch.meshgrid(-axis, axis, indexing="ij")
+    return torch.stack([gx.reshape(-1), gy.reshape(-1)], -1)
+
+
+def spatial_softmax(logits: torch.Tensor, grid: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, K, H, W) feature maps -> (B, 2 K) keypoints: a softmax over each map's pixels, then the expected
+    (x, y) of ``image_grid`` under it (x1, y1, x2, y2, ...). Square maps."""
+    B, K, H, W = logits.shape
+    if H != W:
+        raise ValueError(f"spatial_softmax needs square maps; got {H} x {W}")
+    grid = image_grid(H, logits.device) if grid is None else grid
+    weights = torch.softmax(logits.flatten(2), -1)  # (B, K, H W)
+    return (weights @ grid.to(weights)).flatten(1)
+
+
+class SpatialSoftmaxEncoder(nn.Module):
+    """images (B, 2, R, R) -> (B, 2 K): K keypoints, each the softmax-weighted mean pixel position of one feature
+    map, in the image's coordinates ([-1, 1], x to the right, y up; the decoder's convention)."""
+
+    def __init__(self, cfg: EncoderConfig):
+        super().__init__()
+        self.stride, self.prior = cfg.stride, cfg.intensity_prior
+        layers, c_in = [], 2
+        for i, c_out in enumerate(cfg.channels):
+            layers += [nn.Conv2d(c_in, c_out, 3, stride=cfg.stride if i == 0 else 1, padding=1), nn.SiLU()]
+            c_in = c_out
+        self.features = nn.Sequential(*layers, nn.Conv2d(c_in, cfg.keypoints, 1))
+        self.register_buffer("grid", image_grid(cfg.image.size // cfg.stride))  # (H W, 2)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        logits = self.features(images)  # (B, K, H, W)
+        if self.prior:
+            agent = images[:, 1:2]
+            if self.stride > 1:
+                agent = nn.functional.max_pool2d(agent, self.stride)
+            logits = logits + self.prior * agent
+        return spatial_softmax(logits, self.grid)  # (B, 2 K): x1, y1, x2, y2, ...
+
+
 class ConvAutoEncoder(nn.Module):
     """``encode``: images (B, 2, R, R) -> (B, D); ``decode``: (B, D) -> images (B, 2, R, R) (unbounded: clamp to
-    [0, 1] to look at them)."""
+    [0, 1] to look at them). The encoder is ``EncoderConfig.encoder``'s: convolutions and a linear layer, or a
+    ``SpatialSoftmaxEncoder``."""
 
     def __init__(self, config: EncoderConfig | None = None):
         super().__init__()
         self.config = cfg = config or EncoderConfig()
-        widths = (2,) + cfg.channels
-        self.side = cfg.image.size // 2 ** len(cfg.channels)  # after the convolutions
-        flat = cfg.channels[-1] * self.side ** 2
-        enc = []
-        for c_in, c_out in zip(widths, widths[1:]):
-            enc += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.SiLU()]
-        self.encoder = nn.Sequential(*enc, nn.Flatten(), nn.Linear(flat, cfg.latent_dim))
+        if cfg.encoder == "spatial":
+            self.encoder = SpatialSoftmaxEncoder(cfg)
+        else:
+            widths = (2,) + cfg.channels
+            side = cfg.image.size // 2 ** len(cfg.channels)  # after the convolutions
+            enc = []
+            for c_in, c_out in zip(widths, widths[1:]):
+                enc += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.SiLU()]
+            self.encoder = nn.Sequential(*enc, nn.Flatten(), nn.Linear(cfg.channels[-1] * side ** 2, cfg.latent_dim))
         # Keypoint decoder: the latent says where K points are; each is drawn as a Gaussian heat map and small
         # convolutions paint the picture from the maps. Trap: a transposed-convolution or coordinate-MLP decoder
         # settles on "draw the wall, no agent" -- a small blob at a continuous position is a sharp function of
@@ -141,6 +207,15 @@ class LatentTransitions:
                 self.actions.shape[0], self.actions.shape[1] + 1):
             raise ValueError(f"latents must be (E, T+1, D) and actions (E, T, A); got {tuple(self.latents.shape)} "
                              f"and {tuple(self.actions.shape)}")
+
+    def __len__(self) -> int:
+        """Number of transitions (as ``data.Dataset``)."""
+        return self.actions.shape[0] * self.actions.shape[1]
+
+    @classmethod
+    def concat(cls, *parts: "LatentTransitions") -> "LatentTransitions":
+        """Episodes of equal length from several parts stacked into one (as ``data.concat``)."""
+        return cls(torch.cat([p.latents for p in parts]), torch.cat([p.actions for p in parts]))
 
     def transitions(self):
         D, A = self.latents.shape[-1], self.actions.shape[-1]

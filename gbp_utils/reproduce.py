@@ -63,20 +63,23 @@ FULL_TIMEOUT = 1800
 FAST_TIMEOUT = 600
 """Per-cell timeout in seconds for a ``--fast`` run."""
 PREREQUISITES = {"A1": ("02",), "03": ("02",), "04": ("03",), "05": ("03",), "06": ("03",), "07": ("06",), "08": ("06",),
-                 "10": ("08",), "11": ("06",)}
+                 "09": ("08",), "10": ("08",), "11": ("06",)}
 """Notebook prefix -> the prefixes whose cached data (datasets, models) it loads. Only used to order
 parallel runs (``jobs > 1``); every notebook also runs on its own, regenerating what is missing.
 05 and 06 are left free to overlap: 06 loads 05's online model, so with an empty data/ both would
 train it at once (correct, only duplicate work: a few seconds in fast mode)."""
 
 
-CACHE_JOBS = ("08", "10", "11")
+CACHE_JOBS = ("08", "09", "10", "11")
 """Prefixes of the notebooks whose runs cache jobs compute, one job per training seed of ``presets().seeds``:
-08's final evaluation (``final_evaluation.prefill``), 10's harder worlds (``harder.prefill``) and 11's
-pessimism study (``pessimism.prefill``)."""
+08's final evaluation (``final_evaluation.prefill``), 09's pixels study (``vision.prefill``), 10's harder worlds
+(``harder.prefill``) and 11's pessimism study (``pessimism.prefill``)."""
 CACHE_JOB_PREREQUISITES = {"10": ()}
 """Cache jobs that need less than their notebook: 10's jobs train their own worlds' models from nothing (the
 notebook itself reads 08's table for the point world's column)."""
+SAME_SEED_JOBS = {"09": "08"}
+"""Cache jobs that load another notebook's models of the same training seed: 09's job of seed s (pixels beside
+notebook 08's state models) waits for 08's job of seed s."""
 CHOOSING_SEED_FIRST = ("11",)
 """Notebooks whose seed-0 cache job chooses settings (on tune tasks) that the other seeds' jobs use: those
 jobs wait for it."""
@@ -86,6 +89,8 @@ def _prefill(notebook: str):
     """The function a cache job of ``notebook`` runs: ``prefill(presets, seed)``."""
     if notebook == "08":
         from .final_evaluation import prefill
+    elif notebook == "09":
+        from .vision import prefill
     elif notebook == "10":
         from .harder import prefill
     elif notebook == "11":
@@ -328,7 +333,8 @@ def schedule_order(paths: list[Path], jobs: list[CacheJob] = ()) -> dict:
     """For each notebook (and cache job), the notebooks and cache jobs among ``paths`` and ``jobs`` that
     must finish before it starts: a notebook waits for its ``PREREQUISITES`` and its own cache jobs; a
     cache job of seed 0 waits for its notebook's prerequisites (it loads their models), other seeds for
-    nothing — or, for the notebooks of ``CHOOSING_SEED_FIRST``, for their notebook's seed-0 job."""
+    nothing — or, for the notebooks of ``CHOOSING_SEED_FIRST``, for their notebook's seed-0 job; and a job of
+    ``SAME_SEED_JOBS`` also for the other notebook's job of its seed."""
     by_prefix = {_prefix(path): path for path in paths}
     needs = {path: {by_prefix[p] for p in PREREQUISITES.get(_prefix(path), ()) if p in by_prefix}
              for path in paths}
@@ -342,6 +348,9 @@ def schedule_order(paths: list[Path], jobs: list[CacheJob] = ()) -> dict:
         first = CacheJob(job.notebook, 0)
         if job.notebook in CHOOSING_SEED_FIRST and job.seed != 0 and first in jobs:
             needs[job].add(first)
+        same = CacheJob(SAME_SEED_JOBS.get(job.notebook, ""), job.seed)
+        if same in jobs:
+            needs[job].add(same)
         if job.notebook in by_prefix:
             needs[by_prefix[job.notebook]].add(job)
     return needs

@@ -24,6 +24,7 @@ CLAIMS_BEGIN, CLAIMS_END = "<!-- claims-table:begin -->", "<!-- claims-table:end
 BUDGET_BEGIN, BUDGET_END = "<!-- budget-table:begin -->", "<!-- budget-table:end -->"
 PESSIMISM_BEGIN, PESSIMISM_END = "<!-- pessimism-table:begin -->", "<!-- pessimism-table:end -->"
 HARDER_BEGIN, HARDER_END = "<!-- harder-table:begin -->", "<!-- harder-table:end -->"
+PIXELS_BEGIN, PIXELS_END = "<!-- pixels-table:begin -->", "<!-- pixels-table:end -->"
 
 
 def _readme_with_table(readme: Path, csv: Path | None, outcomes: Path | None = None) -> tuple[str, str, str]:
@@ -63,6 +64,13 @@ def _readme_with_table(readme: Path, csv: Path | None, outcomes: Path | None = N
                           harder.load_results(harder.results_path(folder))], ignore_index=True)
         new = render_readme(new, harder_markdown(harder.side_by_side(both), harder.world_verdicts(both),
                                                  harder.compute_table(rows)), HARDER_BEGIN, HARDER_END)
+    if PIXELS_BEGIN in text:
+        from . import vision
+        pix_out = vision.load_outcomes(vision.outcomes_path(folder))
+        new = render_readme(new, pixels_markdown(vision.side_by_side(pix_out), vision.verdicts(pix_out),
+                                                 vision.observation_claims(pix_out),
+                                                 vision.compute_table(vision.load_results(vision.results_path(folder)))),
+                            PIXELS_BEGIN, PIXELS_END)
     return text, new, table
 
 
@@ -130,11 +138,11 @@ def pessimism_markdown(table) -> str:
     return "\n".join(lines)
 
 
-def harder_markdown(table, verdicts, compute=None) -> str:
+def harder_markdown(table, verdicts, compute=None, by: str = "world") -> str:
     """``harder.side_by_side`` and ``harder.world_verdicts`` as Markdown: success % [95% CI over seeds and tasks]
     per model and planner in each world, then each conclusion's verdict per world with its paired difference,
     then (``compute``: ``harder.compute_table``) each planner's model evaluations and milliseconds per task and
-    the references' success in each world."""
+    the references' success in each world. ``by``: the verdicts' group column (notebook 09: "observation")."""
     worlds = list(dict.fromkeys(c.rsplit(" ", 1)[0] for c in table.columns))
     lines = ["| model | planner | " + " | ".join(f"{w} % [95% CI]" for w in worlds) + " |",
              "|---|---|" + "---|" * len(worlds)]
@@ -143,11 +151,11 @@ def harder_markdown(table, verdicts, compute=None) -> str:
                  for w in worlds]
         lines.append(f"| {model} | {planner} | " + " | ".join(cells) + " |")
     lines += ["", "| conclusion | " + " | ".join(worlds) + " |", "|---|" + "---|" * len(worlds)]
-    by = verdicts.set_index(["claim", "world"])
+    decided = verdicts.set_index(["claim", by])
     for claim in dict.fromkeys(verdicts.claim):
         cells = []
         for w in worlds:
-            v = by.loc[(claim, w)]
+            v = decided.loc[(claim, w)]
             cells.append(f"{v.verdict} ({100 * v.difference:+.1f} [{100 * v.low:+.1f}, {100 * v.high:+.1f}])")
         lines.append(f"| {claim} | " + " | ".join(cells) + " |")
     if compute is None:
@@ -168,6 +176,20 @@ def harder_markdown(table, verdicts, compute=None) -> str:
             else:
                 cells.append("–")
         lines.append(f"| {planner} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def pixels_markdown(table, verdicts, across, compute) -> str:
+    """Notebook 09's README section: ``vision.side_by_side`` (success % [95% CI] from pixels and from states),
+    ``vision.verdicts`` per observation, ``vision.compute_table`` (as ``harder_markdown``), then
+    ``vision.observation_claims`` (do states beat pixels? paired difference in points with its interval)."""
+    lines = [harder_markdown(table, verdicts, compute, by="observation"), "",
+             "| states vs pixels (same models' recipe, same tasks) | states % | pixels % | difference [95% CI] | verdict |",
+             "|---|---|---|---|---|"]
+    for r in across.itertuples():
+        lines.append(f"| {r.claim.removeprefix('states beat pixels ').strip('()')} | {100 * r.rate_a:.1f} | "
+                     f"{100 * r.rate_b:.1f} | {100 * r.difference:+.1f} [{100 * r.low:+.1f}, {100 * r.high:+.1f}] | "
+                     f"{r.verdict} |")
     return "\n".join(lines)
 
 

@@ -173,3 +173,23 @@ def micro_presets(**changes):
         online=dataclasses.replace(P.online, rounds=1, tasks_per_round=3, executions=(OPEN_LOOP,), epochs_per_round=1),
         gbp=dataclasses.replace(adam, restarts=1), adversarial_finetune=dataclasses.replace(P.adversarial_finetune, epochs=1),
         final_planners={**P.final_planners, "Adam": adam, "CEM": cem}, **changes)
+
+
+def fake_outcomes(rates: dict, groups, column: str = "world", n_tasks: int = 200, seeds=(0, 1, 2)):
+    """Per-task outcomes of the appendix studies' four model kinds x four planners, with the given success rate
+    per (group, model, planner) (default 0.3); ``column`` names the group column ("world" in notebook 10,
+    "observation" in notebook 09)."""
+    import pandas as pd
+
+    from gbp_utils import final_evaluation as FE
+    rng = torch.Generator().manual_seed(0)
+    rows = []
+    for group in groups:
+        for kind in FE.APPENDIX_KINDS:
+            for planner in ("Adam open-loop", "Adam MPC", "CEM open-loop", "CEM MPC"):
+                p = rates.get((group, kind, planner), 0.3)
+                for seed in seeds:
+                    ok = (torch.rand(n_tasks, generator=rng) < p).int().tolist()
+                    rows += [{column: group, "model": kind, "planner": planner, "seed": seed, "split": "test",
+                              "task": t, "success": ok[t], "final_distance": 0.0} for t in range(n_tasks)]
+    return pd.DataFrame(rows, columns=[column] + FE.OUTCOME_COLUMNS)

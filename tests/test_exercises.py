@@ -266,3 +266,50 @@ def test_door_blocked_mistakes_fail():
     with pytest.raises(AssertionError, match="door_blocked is wrong on"):  # the fixed door of notebooks 01-08
         exercises.check_door_blocked(lambda s, g, x, t, lo, hi: _door_blocked(s, g, x, t, torch.full_like(lo, -0.75),
                                                                               torch.full_like(hi, 0.75)))
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 09: planning from pixels
+# --------------------------------------------------------------------------------------------
+def _spatial_softmax(logits):
+    B, K, H, W = logits.shape
+    axis = torch.linspace(-1, 1, W)
+    weights = torch.softmax(logits.reshape(B, K, H * W), -1).reshape(B, K, H, W)
+    x = (weights.sum(2) * axis).sum(-1)  # columns: left to right
+    y = (weights.sum(3) * axis.flip(0)).sum(-1)  # rows: top to bottom, y up
+    return torch.stack([x, y], -1).reshape(B, 2 * K)
+
+
+def _latent_transitions(z, a):
+    return z[:, :-1].reshape(-1, z.shape[-1]), a.reshape(-1, a.shape[-1]), z[:, 1:].reshape(-1, z.shape[-1])
+
+
+def _linear_probe(z, states):
+    X = torch.cat([z, torch.ones(len(z), 1)], -1).double()
+    return torch.linalg.lstsq(X, states.double()).solution.float()
+
+
+def test_notebook_09_checks_pass_correct_answers():
+    exercises.check_spatial_softmax(_spatial_softmax)
+    exercises.check_latent_transitions(_latent_transitions)
+    exercises.check_linear_probe(_linear_probe)
+
+
+@pytest.mark.parametrize("wrong", [
+    lambda l: _spatial_softmax(l)[:, [i ^ 1 for i in range(l.shape[1] * 2)]],  # (y, x) instead of (x, y)
+    lambda l: _spatial_softmax(-l.flip(2)) * torch.tensor([1.0, -1.0]).repeat(l.shape[1]),  # y down, min instead of max
+    lambda l: _spatial_softmax(l.flip(2)),  # row 0 at the bottom
+], ids=["swapped", "negated", "y-down"])
+def test_spatial_softmax_mistakes_fail(wrong):
+    with pytest.raises(AssertionError, match="keypoint"):
+        exercises.check_spatial_softmax(wrong)
+
+
+def test_latent_transitions_and_probe_mistakes_fail():
+    with pytest.raises(AssertionError, match="z_next"):  # the next latent shifted by one episode, not one step
+        exercises.check_latent_transitions(lambda z, a: (*_latent_transitions(z, a)[:2],
+                                                         z[:, :-1].reshape(-1, z.shape[-1]).roll(-1, 0)))
+    with pytest.raises(AssertionError, match="shape"):  # left unflattened: (E, T, D) instead of (E T, D)
+        exercises.check_latent_transitions(lambda z, a: (z[:, :-1], a, z[:, 1:]))
+    with pytest.raises(AssertionError, match="probe weights"):  # no bias
+        exercises.check_linear_probe(lambda z, s: torch.cat([torch.linalg.lstsq(z, s).solution, torch.zeros(1, 2)]))

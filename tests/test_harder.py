@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from helpers import micro_presets
+from helpers import fake_outcomes, micro_presets
 
 import gbp_utils
 from gbp_utils import data as D
@@ -183,17 +183,7 @@ def test_world_explorer_rejects_inconsistent_inputs(explorer_inputs):
 
 def _fake_outcomes(rates: dict, worlds=("point", "momentum"), n_tasks=200, seeds=(0, 1, 2)):
     """Per-task outcomes with the given success rate per (world, model, planner) (default 0.3)."""
-    rng = torch.Generator().manual_seed(0)
-    rows = []
-    for world in worlds:
-        for kind in harder.KINDS:
-            for planner in ("Adam open-loop", "Adam MPC", "CEM open-loop", "CEM MPC"):
-                p = rates.get((world, kind, planner), 0.3)
-                for seed in seeds:
-                    ok = (torch.rand(n_tasks, generator=rng) < p).int().tolist()
-                    rows += [{"world": world, "model": kind, "planner": planner, "seed": seed, "split": "test",
-                              "task": t, "success": ok[t], "final_distance": 0.0} for t in range(n_tasks)]
-    return pd.DataFrame(rows, columns=harder.OUTCOME_COLUMNS)
+    return fake_outcomes(rates, worlds, "world", n_tasks, seeds)
 
 
 def test_world_verdicts_decide_each_conclusion_within_its_world():

@@ -323,3 +323,26 @@ def test_notebook_10_cache_jobs_start_at_once_and_the_notebook_waits_for_08(tmp_
     monkeypatch.setattr(harder, "prefill", lambda presets, seed: seen.update(seed=seed, world=presets.world))
     reproduce.run_cache_job(reproduce.CacheJob("10", 1), fast=True)
     assert seen == {"seed": 1, "world": None}
+
+
+def test_notebook_09_cache_jobs_wait_for_08s_job_of_their_seed(tmp_path, monkeypatch):
+    import gbp_utils
+    from gbp_utils import vision
+
+    paths = [tmp_path / f"{p}_x.ipynb" for p in ("06", "08", "09")]
+    by = {p.name[:2]: p for p in paths}
+    jobs = reproduce.cache_jobs(paths, fast=False)
+    seeds = gbp_utils.presets(False).seeds
+    assert {(j.notebook, j.seed) for j in jobs} == {(n, s) for n in ("08", "09") for s in seeds}
+    needs = reproduce.schedule_order(paths, jobs)
+    for s in seeds[1:]:
+        assert needs[reproduce.CacheJob("09", s)] == {reproduce.CacheJob("08", s)}
+    assert needs[reproduce.CacheJob("09", 0)] == {by["08"], reproduce.CacheJob("08", 0)}
+    assert needs[by["09"]] == {by["08"], *[j for j in jobs if j.notebook == "09"]}
+    # without 08's jobs among those run, 09's jobs of other seeds wait for nothing
+    assert reproduce.schedule_order(paths[2:], [reproduce.CacheJob("09", 1)])[reproduce.CacheJob("09", 1)] == set()
+    seen = {}
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    monkeypatch.setattr(vision, "prefill", lambda presets, seed: seen.update(seed=seed, size=presets.pixels.encoder.image.size))
+    reproduce.run_cache_job(reproduce.CacheJob("09", 2), fast=True)
+    assert seen == {"seed": 2, "size": 32}
