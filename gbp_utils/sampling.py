@@ -210,8 +210,9 @@ class _SamplingPlanner:
         """(B, n, H, A) -> (B, n) model cost, +inf where it is not finite (so it ranks last).
 
         On a CPU the tasks are scored a few at a time (about ``SCORE_ROWS`` member rollouts per chunk): every
-        rollout is independent, so the costs are the same bit for bit, and a chunk's activations stay in
-        the CPU's caches (one batch of 300 tasks x 655 samples was 4x slower)."""
+        rollout is independent, so the costs are the same up to float rounding (bit for bit where the BLAS sums
+        each row in the same order whatever the batch size -- not on every CPU), and a chunk's activations stay
+        in the CPU's caches (one batch of 300 tasks x 655 samples was 4x slower)."""
         B, n, H, A = candidates.shape
         rows = n * evaluations_per_step(self.world_model)  # an ensemble evaluates each rollout once per member
         per = max(1, SCORE_ROWS // rows) if candidates.device.type == "cpu" else B  # whole tasks per chunk

@@ -255,8 +255,10 @@ def test_a_tasks_plan_does_not_depend_on_the_rest_of_the_batch(kind):
 
 @pytest.mark.parametrize("kind", ["cem", "mppi"])
 @pytest.mark.parametrize("rows", [1, 7, 40])
-def test_scoring_in_chunks_of_tasks_gives_the_same_plan_bit_for_bit(kind, rows, monkeypatch):
-    """On a CPU candidates are scored a few tasks at a time (SCORE_ROWS rollouts): the plan must not change."""
+def test_scoring_in_chunks_of_tasks_gives_the_same_costs(kind, rows, monkeypatch):
+    """On a CPU candidates are scored a few tasks at a time (SCORE_ROWS rollouts): every rollout is independent, so
+    the costs must not change beyond float rounding (a BLAS may sum a row's products in another order for another
+    batch size, so bit-for-bit equality holds on some CPUs only)."""
     from gbp_utils import sampling
     from helpers import tiny_world_model
 
@@ -264,10 +266,12 @@ def test_scoring_in_chunks_of_tasks_gives_the_same_plan_bit_for_bit(kind, rows, 
     model = tiny_world_model(3, hidden=16)
     extra = {"elites": 2} if kind == "cem" else {}
     planner = small_planner(kind, model, population=6, iterations=3, **extra)
-    whole = planner(s, g, 7)
+    candidates = 0.4 * (2 * torch.rand(9, 6, 7, 2, generator=torch.Generator().manual_seed(0)) - 1)
+    whole = planner._score(candidates, s, g)
     monkeypatch.setattr(sampling, "SCORE_ROWS", rows)  # 1 and 7: one task per chunk; 40: 6 tasks per chunk
-    chunked = planner(s, g, 7)
-    assert torch.equal(whole.actions, chunked.actions) and torch.equal(whole.cost_history, chunked.cost_history)
+    chunked = planner._score(candidates, s, g)
+    torch.testing.assert_close(chunked, whole, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(planner._score(candidates.flip(1), s, g), whole)  # the check can fail
     counted = Recording()
     sampling_planner = small_planner(kind, counted, population=6, iterations=1, **extra)
     sampling_planner(s, g, 3)
