@@ -380,8 +380,29 @@ class PixelWorldModel(nn.Module):
         return self.latent_model(self.encode(states), actions)
 
     @torch.no_grad()
-    def transition_error(self, states, actions, next_states) -> torch.Tensor:
-        return (self.latent_model(self.encode(states), actions) - self.encode(next_states)).norm(dim=-1)
+    def transition_error(self, states, actions, next_states, use_cache: bool = True) -> torch.Tensor:
+        """(N,) latent errors ||f(E(x_s), a) - E(x_s')||. Encoding thousands of images costs seconds, and every
+        evaluation of a cached run asks again for the same transitions: with ``use_cache`` the errors are kept in
+        data/errors-<hash>.pt, keyed by the model's weights and the transitions' values."""
+        def compute() -> dict:
+            # an episode's next states are mostly its states one step on: encode each distinct state once
+            unique, index = torch.unique(torch.cat([states, next_states]), dim=0, return_inverse=True)
+            z = self.encode(unique)[index]
+            err = (self.latent_model(z[:len(states)], actions) - z[len(states):]).norm(dim=-1)
+            return {"errors": err.cpu()}
+
+        if not use_cache:
+            return compute()["errors"].to(states.device)
+        from .experiments import fingerprint
+        key = {"model": fingerprint(self), "transitions": fingerprint(states, actions, next_states)}
+        path = cache.data_dir() / f"errors-{cache.config_hash(key)}.pt"
+
+        def validate(payload: dict) -> None:
+            e = payload.get("errors")
+            if e is None or tuple(e.shape) != (states.shape[0],):
+                raise cache.DataFileError(f"{path.name}: the errors do not match the {states.shape[0]} transitions")
+
+        return cache.load_or_create(path, "errors", key, compute, validate)["errors"].to(states.device)
 
     def make_planner(self, config, action_bound: float) -> "LatentPlanner":
         return LatentPlanner(self, config, action_bound)

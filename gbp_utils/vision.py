@@ -156,18 +156,20 @@ def pixel_models(presets, seed: int, kinds=KINDS, device=None, progress: bool = 
     return {k: out[k] for k in kinds}
 
 
-def latent_reference_error(model: PixelWorldModel, expert_val: LatentTransitions) -> float:
-    """The pixel model's mean one-step latent error on held-out expert transitions (its gap ratio's denominator)."""
-    z, a, z_next = expert_val.transitions()
+def latent_error(model: PixelWorldModel, transitions: LatentTransitions) -> float:
+    """The pixel model's mean one-step latent error ||f(z, a) - z'|| on encoded transitions; on held-out expert
+    transitions, its gap ratio's denominator."""
+    z, a, z_next = transitions.transitions()
     with torch.no_grad():
         return (model.latent_model(z, a) - z_next).norm(dim=-1).mean().item()
 
 
-def probe(presets, n: int = 2000, device=None):
+def probe(presets, n: int = 2000, device=None, autoencoder=None):
     """What the latent encodes: a linear position probe (``latent.position_probe``) fitted on the latents of ``n``
     held-out states (starts of "eval" tasks, stream 7) -> (the probe, its report on ``n`` more: {"r2",
-    "mean_error"}). The probe also reads a latent plan back as positions, to draw it in the arena."""
-    ae, _ = encoder(presets, device)
+    "mean_error"}). The probe also reads a latent plan back as positions, to draw it in the arena.
+    ``autoencoder``: probe this one instead of the trained encoder (e.g. an untrained one, for comparison)."""
+    ae = autoencoder if autoencoder is not None else encoder(presets, device)[0]
     states = sample_tasks(2 * n, 7, "eval", presets.wall).starts
     z = encode_states(ae, states.to(device), presets.wall).cpu()
     fitted = position_probe(z[:n], states[:n])
@@ -268,7 +270,7 @@ def run_study(presets, seeds=None, split: str = "test", n_tasks: int | None = No
             if observation == "pixels":
                 models = pixel_models(P, seed, kinds, device)
                 _, val = expert_latents(P, seed, device)
-                refs = {k: latent_reference_error(m, val) for k, m in models.items()}
+                refs = {k: latent_error(m, val) for k, m in models.items()}
             else:
                 models = FE.factorial_models(P, seed, names=list(kinds), device=device)
                 _, val = training_split([S.expert_data], S.train)

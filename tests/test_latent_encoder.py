@@ -87,3 +87,20 @@ def test_a_pixel_world_model_runs_through_the_series_control_and_evaluation(data
     z = model.encode(tasks.starts)
     expect = (lm(z, torch.zeros(3, 2)) - model.encode(tasks.starts)).norm(dim=-1)
     torch.testing.assert_close(model.transition_error(tasks.starts, torch.zeros(3, 2), tasks.starts), expect)
+
+
+def test_a_pixel_models_transition_errors_are_cached_by_weights_and_transitions(data_dir, monkeypatch):
+    wall = WallConfig()
+    torch.manual_seed(0)
+    ae = latent.ConvAutoEncoder(SMALL).eval()
+    lm = __import__("gbp_utils").WorldModel(WorldModelConfig(hidden=8, n_blocks=1), state_dim=4).eval()
+    model = latent.PixelWorldModel(ae, lm, wall)
+    s = sample_tasks(6, 0, "eval", wall).starts
+    a = torch.full((6, 2), 0.2)
+    first = model.transition_error(s, a, s + a)
+    torch.testing.assert_close(first, model.transition_error(s, a, s + a, use_cache=False))
+    assert len(list(data_dir.glob("errors-*.pt"))) == 1
+    monkeypatch.setattr(model, "encode", lambda x: (_ for _ in ()).throw(AssertionError("encoded again")))
+    assert torch.equal(model.transition_error(s, a, s + a), first)  # loaded, not recomputed
+    with pytest.raises(AssertionError, match="encoded again"):  # other transitions: computed
+        model.transition_error(s, -a, s - a)

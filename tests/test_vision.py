@@ -146,9 +146,11 @@ def test_pixel_models_are_cached_and_keep_one_frozen_encoder(micro, data_dir):
     assert names.count("pixel_online") == 2 and names.count("latents") == 1 and names.count("encoder") == 1
     train, val = vision.expert_latents(micro, 0)
     assert train.latents.shape[-1] == 8 and len(train) > len(val) > 0
-    assert vision.latent_reference_error(models["base"], val) > 0
+    assert vision.latent_error(models["base"], val) > 0
     fitted, report = vision.probe(micro, n=100)
     assert report["r2"] > 0.9 and report["mean_error"] < 0.5  # the keypoints sit on the agent
+    blind = latent.ConvAutoEncoder(dataclasses.replace(micro.pixels.encoder, intensity_prior=0.0)).eval()
+    assert vision.probe(micro, n=100, autoencoder=blind)[1]["mean_error"] > report["mean_error"]  # the one given
     states = torch.tensor([[-3.0, 2.0], [3.0, -1.0]])
     read = fitted(latent.encode_states(ae, states, micro.wall))
     assert (read - states).norm(dim=-1).max() < 0.5
