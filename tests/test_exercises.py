@@ -1,4 +1,4 @@
-"""The graded exercises of notebooks 03-08: every check fails on the scaffold and passes on the solution.
+"""The graded exercises of notebooks 03-11: every check fails on the scaffold and passes on the solution.
 
 Each exercise is a code cell tagged "solution" (the answer between ### BEGIN/END SOLUTION markers) followed
 by a cell tagged "check". For every exercise this runs, in a fresh namespace holding the notebook's imports
