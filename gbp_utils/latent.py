@@ -154,9 +154,7 @@ class ConvAutoEncoder(nn.Module):
         # settles on "draw the wall, no agent" -- a small blob at a continuous position is a sharp function of
         # the pixel's coordinates, easy to draw from a heat map and hard to learn from scratch.
         R, hidden, K = cfg.image.size, cfg.decoder_hidden, cfg.keypoints
-        axis = torch.linspace(-1, 1, R)
-        gy, gx = torch.meshgrid(-axis, axis, indexing="ij")  # row 0 is the top, as in pixels.render
-        self.register_buffer("coords", torch.stack([gx, gy], -1))  # (R, R, 2)
+        self.register_buffer("coords", image_grid(R).reshape(R, R, 2))  # row 0 is the top, as in pixels.render
         self.heat_sigma = 2.0 / R * cfg.heat_pixels
         self.to_keypoints = nn.Linear(cfg.latent_dim, 2 * K)
         self.decoder = nn.Sequential(nn.Conv2d(K, hidden, 3, padding=1), nn.SiLU(), nn.Conv2d(hidden, 2, 3, padding=1))

@@ -26,7 +26,6 @@ import torch
 
 from . import cache, experiments
 from . import final_evaluation as FE
-from .control import Execution
 from .env import TaskSet, TrueDynamicsModel, WallEnv, sample_tasks
 from .evaluation import evaluate
 from .latent import (EncoderConfig, EncoderTrainConfig, LatentTransitions, PixelWorldModel, encode_states,
@@ -84,11 +83,10 @@ def encoder(presets, device=None, progress: bool = False):
 def expert_latents(presets, seed: int, device=None) -> tuple[LatentTransitions, LatentTransitions]:
     """(train, validation) expert episodes of training seed ``seed`` (the state models' split) as latents,
     cached in data/latents-*.pt (keyed by the encoder's weights)."""
-    from .experiments import fingerprint
     S = presets.for_seed(seed)
     ae, _ = encoder(presets, device)
     train, val = training_split([S.expert_data], S.train)
-    key = {"encoder": fingerprint(ae), "data": S.expert_data, "split": (S.train.val_fraction, S.train.seed)}
+    key = {"encoder": experiments.fingerprint(ae), "data": S.expert_data, "split": (S.train.val_fraction, S.train.seed)}
     path = cache.data_dir() / f"latents-{cache.config_hash(key)}.pt"
 
     def create() -> dict:
@@ -121,7 +119,6 @@ def pixel_models(presets, seed: int, kinds=KINDS, device=None, progress: bool = 
     """{kind: PixelWorldModel} for training seed ``seed``: one frozen encoder, and latent models trained on the
     expert latents with the series' recipe -- base; adversarial (``adversarial_only`` budget, perturbing
     latents); online; online + adversarial (the ``adversarial`` budget every round). Cached in data/."""
-    from .experiments import fingerprint
     from .finetuning import adversarial_finetune, online_finetune
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
@@ -129,7 +126,7 @@ def pixel_models(presets, seed: int, kinds=KINDS, device=None, progress: bool = 
     P, S = presets, presets.for_seed(seed)
     ae, _ = encoder(P, device)
     train, val = expert_latents(P, seed, device)
-    base_key = {"encoder": fingerprint(ae), "data": S.expert_data, "model": P.model, "train": S.train}
+    base_key = {"encoder": experiments.fingerprint(ae), "data": S.expert_data, "model": P.model, "train": S.train}
     base = cached_model("pixel_base", base_key, lambda: train_world_model(train, val, P.model, S.train, device=device,
                                                                           progress=progress), device).model
     out = {"base": PixelWorldModel(ae, base, P.wall)}
@@ -371,9 +368,9 @@ def planner_ablation(presets, seed: int = 0, kinds=("base", "online"), lrs=None,
     tasks = P.eval_tasks(n_tasks or X.eval_tasks, device=device)
     models = {"pixels": pixel_models(P, seed, kinds, device),
               "states": FE.factorial_models(P, seed, names=list(kinds), device=device)}
-    same = [("Adam", "white noise", f"lr {lr:g}", dataclasses.replace(adam, init="gaussian", lr=lr)) for lr in lrs]
-    same += [("CEM", "standing still", f"init_std {X.cem_init_std:g}",
-              dataclasses.replace(cem, init="zeros", init_std=X.cem_init_std))]
+    # the same start for both observations: the pixel planners' (``pixel_planners``)
+    same = [("Adam", "white noise", f"lr {lr:g}", pixel_planners(P, adam_lr=lr)["Adam open-loop"][0]) for lr in lrs]
+    same += [("CEM", "standing still", f"init_std {X.cem_init_std:g}", pixel_planners(P)["CEM open-loop"][0])]
     runs = [(o, k, *r) for k in kinds for o in OBSERVATIONS for r in same]
     runs += [("states", k, "Adam", "waypoints", f"lr {adam.lr:g}", adam) for k in kinds]
     runs += [("states", k, "CEM", "waypoints", f"init_std {cem.init_std:g}", cem) for k in kinds]
