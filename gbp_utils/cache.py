@@ -3,6 +3,7 @@ validated on load, and regenerated (with a warning saying why) when missing, cor
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -14,6 +15,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+
+try:  # POSIX advisory locks; elsewhere two processes may make the same file twice (harmless, slower)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
 FORMAT_VERSION = 1
 
@@ -116,18 +122,73 @@ def load_payload(path: Path, kind: str, config: Any | None = None) -> dict:
     return payload
 
 
-def load_or_create(path: Path, kind: str, config: Any, create: Callable[[], dict],
-                   validate: Callable[[dict], None] | None = None) -> dict:
-    """Return the validated payload at ``path``; (re)create and atomically save it if missing or bad."""
+@contextlib.contextmanager
+def creation_lock(path: Path):
+    """Hold an exclusive lock for making ``path``: processes that need the same missing file (``reproduce``'s
+    cache jobs of two training seeds both need notebook 09's encoder) make it once -- the others wait, then
+    load it. The lock is an empty file in the temporary folder named by a hash of ``path``'s absolute path
+    (data/ stays clean); it is released when the block ends or the process dies."""
+    if fcntl is None:
+        yield
+        return
+    name = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:20]
+    try:
+        folder = Path(tempfile.gettempdir()) / "gbp_utils-locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        f = open(folder / f"{name}.lock", "a")
+    except OSError:  # no writable temporary folder: make the file without the lock
+        yield
+        return
+    with f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _load_valid(path: Path, kind: str, config: Any, validate) -> dict | None:
+    """The validated payload at ``path``, or None if it is missing or bad (a warning says why it is bad)."""
     try:
         payload = load_payload(path, kind, config)
         if validate is not None:
             validate(payload)
         return payload
     except FileNotFoundError:
-        pass
+        return None
     except DataFileError as exc:
-        warnings.warn(f"Regenerating {Path(path).name}: {exc}", stacklevel=2)
+        warnings.warn(f"Regenerating {Path(path).name}: {exc}", stacklevel=3)
+        return None
+
+
+def load_or_create(path: Path, kind: str, config: Any, create: Callable[[], dict],
+                   validate: Callable[[dict], None] | None = None) -> dict:
+    """Return the validated payload at ``path``; (re)create and atomically save it if missing or bad. Making
+    it holds ``creation_lock(path)``: a process that finds the file missing while another makes it waits and
+    loads that one's file instead of computing it again."""
+    seen = _identity(path)
+    payload = _load_valid(path, kind, config, validate)
+    if payload is not None:
+        return payload
+    with creation_lock(path):
+        now = _identity(path)
+        if now is not None and now != seen:  # made by another process while this one waited for the lock
+            payload = _load_valid(path, kind, config, validate)
+            if payload is not None:
+                return payload
+        return _create(path, kind, config, create, validate)
+
+
+def _identity(path: Path) -> tuple | None:
+    """Which file is at ``path`` (inode, size, modification time), or None: a rename over it changes it."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _create(path: Path, kind: str, config: Any, create: Callable[[], dict], validate) -> dict:
     start = time.perf_counter()
     payload = create()
     # "seconds": what making the file cost on the machine that made it (cost reports; not part of the key)

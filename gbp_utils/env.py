@@ -242,14 +242,19 @@ def finish_move(p: torch.Tensor, d: torch.Tensor, h: float, t_hit, hit_axis, hit
     nxt = p + t_hit[:, None] * d
     # Trap: rounding in p + t*d can land a hair inside the wall; put the contact coordinate
     # exactly on the face so the agent is never inside.
+    # (Rows with nothing to correct are left as they are: the checks below skip the corrections when no row
+    # needs them -- the usual case, and what makes a step of one agent cheap -- with identical results.)
     for axis in range(2):
         on_face = hit_axis == axis
-        nxt[:, axis] = torch.where(on_face, hit_value, nxt[:, axis])
+        if on_face.any():
+            nxt[:, axis] = torch.where(on_face, hit_value, nxt[:, axis])
     # A move that ends exactly on a face (t = 1) is not a hit, yet p + d may round inside.
     # Put such points back on the face of the box they came from.
     for x0, x1, y0, y1 in boxes:
         x, y = nxt[:, 0], nxt[:, 1]
         inside = (x > x0) & (x < x1) & (y > y0) & (y < y1)
+        if not inside.any():
+            continue
         nxt[:, 0] = torch.where(inside & (p[:, 0] <= x0), x0, torch.where(inside & (p[:, 0] >= x1), x1, x))
         from_below_or_above = inside & (p[:, 0] > x0) & (p[:, 0] < x1)
         nxt[:, 1] = torch.where(from_below_or_above, torch.where(p[:, 1] <= y0, y0, y1), y)
@@ -272,10 +277,11 @@ def _entry_time(p: torch.Tensor, d: torch.Tensor, lo: torch.Tensor, hi: torch.Te
     t2 = (hi - p) / safe_d
     t_min = torch.minimum(t1, t2)
     t_max = torch.maximum(t1, t2)
-    # A coordinate that does not move is inside the slab for all t, or never.
-    inside_slab = (p > lo) & (p < hi)
-    t_min = torch.where(moving, t_min, torch.where(inside_slab, -math.inf, math.inf))
-    t_max = torch.where(moving, t_max, torch.where(inside_slab, math.inf, -math.inf))
+    # A coordinate that does not move is inside the slab for all t, or never (skipped when every one moves).
+    if not moving.all():
+        inside_slab = (p > lo) & (p < hi)
+        t_min = torch.where(moving, t_min, torch.where(inside_slab, -math.inf, math.inf))
+        t_max = torch.where(moving, t_max, torch.where(inside_slab, math.inf, -math.inf))
     t_enter, axis = t_min.max(-1)
     t_exit = t_max.min(-1).values
     hits = (t_enter < t_exit) & (t_enter < 1) & (t_exit > 0)

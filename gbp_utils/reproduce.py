@@ -28,6 +28,10 @@ notebooks, so they start at once); 08 then finds every run cached. Notebook 10's
 harder worlds have cache jobs too (they need nothing from the other notebooks),
 and so has notebook 11's pessimism study, whose seed-0 job first chooses the
 ensemble size and penalty on tune tasks; its other seeds' jobs wait for it.
+Notebook 09's pixels study runs in smaller parts (``JOB_PARTS``): per seed its
+pixel pipeline and 08's state models on 09's tasks (after 08's job of that
+seed), and for seed 0 the notebook's tuning and development runs (after that
+seed's pixel part), so that little is left for the notebook to run on one core.
 
 Rebuilding ``data/`` from nothing: point ``GBP_DATA_DIR`` at an empty folder
 (or empty ``data/``) and run the full series, e.g.
@@ -77,9 +81,17 @@ CACHE_JOBS = ("08", "09", "10", "11")
 CACHE_JOB_PREREQUISITES = {"10": ()}
 """Cache jobs that need less than their notebook: 10's jobs train their own worlds' models from nothing (the
 notebook itself reads 08's table for the point world's column)."""
-SAME_SEED_JOBS = {"09": "08"}
-"""Cache jobs that load another notebook's models of the same training seed: 09's job of seed s (pixels beside
-notebook 08's state models) waits for 08's job of seed s."""
+JOB_PARTS = {"09": ("pixels", "development", "states")}
+"""Notebooks whose cache job of one seed is split in parts that run as separate jobs (``prefill(presets, seed,
+part=...)``): 09's pixel pipeline (encoder, latent models, their sealed runs), what the notebook runs on tune and
+development tasks (the first seed only: ``FIRST_SEED_PARTS``) and notebook 08's state models on 09's sealed
+tasks. Smaller jobs keep both workers busy: three equal seed jobs on two workers leave one idle for a third of
+the time, and work left to the notebook runs on one core."""
+FIRST_SEED_PARTS = {("09", "development")}
+"""Parts that only the first training seed has (the notebook's development runs use its seed)."""
+SAME_SEED_JOBS = {("09", "states"): (("08", None),), ("09", "development"): (("09", "pixels"),)}
+"""Cache jobs (notebook, part) that load what other jobs of the same training seed make: 09's state part loads
+notebook 08's state models (08's job of that seed), 09's development part the latent models of 09's pixel part."""
 CHOOSING_SEED_FIRST = ("11",)
 """Notebooks whose seed-0 cache job chooses settings (on tune tasks) that the other seeds' jobs use: those
 jobs wait for it."""
@@ -108,10 +120,11 @@ class CacheJob:
 
     notebook: str
     seed: int
+    part: str | None = None
 
     @property
     def name(self) -> str:
-        return f"{self.notebook} cache, seed {self.seed}"
+        return f"{self.notebook} cache, seed {self.seed}" + (f" ({self.part})" if self.part else "")
 
 
 class CacheJobError(RuntimeError):
@@ -130,14 +143,16 @@ def run_cache_job(job: CacheJob, fast: bool) -> float:
         import gbp_utils
 
         gbp_utils.setup(0)
-        _prefill(job.notebook)(gbp_utils.presets(fast), job.seed)
+        parts = {} if job.part is None else {"part": job.part}
+        _prefill(job.notebook)(gbp_utils.presets(fast), job.seed, **parts)
     except Exception as err:
         raise CacheJobError(f"{job.name} failed with {type(err).__name__}: {err}") from err
     return time.perf_counter() - start
 
 
 def cache_jobs(paths: list[Path], fast: bool) -> list[CacheJob]:
-    """The cache jobs of the notebooks among ``paths`` (``CACHE_JOBS``), one per training seed."""
+    """The cache jobs of the notebooks among ``paths`` (``CACHE_JOBS``), one per training seed (and part, for the
+    notebooks of ``JOB_PARTS``)."""
     prefixes = {_prefix(path) for path in paths}
     wanted = [p for p in CACHE_JOBS if p in prefixes]
     if not wanted:
@@ -145,7 +160,8 @@ def cache_jobs(paths: list[Path], fast: bool) -> list[CacheJob]:
     import gbp_utils
 
     seeds = gbp_utils.presets(fast).seeds
-    return [CacheJob(p, seed) for p in wanted for seed in seeds]
+    return [CacheJob(p, seed, part) for p in wanted for seed in seeds for part in JOB_PARTS.get(p, (None,))
+            if seed == seeds[0] or (p, part) not in FIRST_SEED_PARTS]
 
 
 class NotebookExecutionError(RuntimeError):
@@ -333,27 +349,38 @@ def schedule_order(paths: list[Path], jobs: list[CacheJob] = ()) -> dict:
     """For each notebook (and cache job), the notebooks and cache jobs among ``paths`` and ``jobs`` that
     must finish before it starts: a notebook waits for its ``PREREQUISITES`` and its own cache jobs; a
     cache job of seed 0 waits for its notebook's prerequisites (it loads their models), other seeds for
-    nothing — or, for the notebooks of ``CHOOSING_SEED_FIRST``, for their notebook's seed-0 job; and a job of
-    ``SAME_SEED_JOBS`` also for the other notebook's job of its seed."""
+    nothing — or, for the notebooks of ``CHOOSING_SEED_FIRST``, for their notebook's seed-0 job; and a job (part)
+    of ``SAME_SEED_JOBS`` also for the other notebook's job of its seed."""
     by_prefix = {_prefix(path): path for path in paths}
     needs = {path: {by_prefix[p] for p in PREREQUISITES.get(_prefix(path), ()) if p in by_prefix}
              for path in paths}
+    prerequisites = {path: set(deps) for path, deps in needs.items()}  # before the notebooks' own jobs join them
     for job in jobs:
         if job.seed != 0:
             needs[job] = set()
         elif job.notebook in CACHE_JOB_PREREQUISITES:
             needs[job] = {by_prefix[p] for p in CACHE_JOB_PREREQUISITES[job.notebook] if p in by_prefix}
         else:
-            needs[job] = set(needs.get(by_prefix.get(job.notebook), set()))
+            needs[job] = set(prerequisites.get(by_prefix.get(job.notebook), set()))
         first = CacheJob(job.notebook, 0)
         if job.notebook in CHOOSING_SEED_FIRST and job.seed != 0 and first in jobs:
             needs[job].add(first)
-        same = CacheJob(SAME_SEED_JOBS.get(job.notebook, ""), job.seed)
-        if same in jobs:
-            needs[job].add(same)
+        for notebook, part in SAME_SEED_JOBS.get((job.notebook, job.part), ()):
+            same = CacheJob(notebook, job.seed, part)
+            if same in jobs:
+                needs[job].add(same)
         if job.notebook in by_prefix:
             needs[by_prefix[job.notebook]].add(job)
     return needs
+
+
+def _order(item) -> tuple:
+    """Which of the items that may start goes first (after those others wait for): notebooks by name; cache jobs
+    by notebook, then part in ``JOB_PARTS`` order (09's long pixel parts first), then seed."""
+    if isinstance(item, CacheJob):
+        parts = JOB_PARTS.get(item.notebook, (None,))
+        return item.notebook, parts.index(item.part) if item.part in parts else 0, item.seed
+    return (item.name,)
 
 
 def _run_parallel(paths, destination, fast, timeout, jobs, seconds, bar) -> None:
@@ -366,7 +393,7 @@ def _run_parallel(paths, destination, fast, timeout, jobs, seconds, bar) -> None
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         while running or (pending and failure is None):
             ready = [p for p in pending if needs[p] <= seconds.keys()] if failure is None else []
-            for item in sorted(ready, key=lambda p: (-waiters[p], not isinstance(p, CacheJob), p.name))[:jobs - len(running)]:
+            for item in sorted(ready, key=lambda p: (-waiters[p], not isinstance(p, CacheJob), _order(p)))[:jobs - len(running)]:
                 pending.remove(item)
                 running[pool.submit(run_cache_job, item, fast) if isinstance(item, CacheJob)
                         else pool.submit(execute_notebook, item, destination[item], fast, timeout)] = item

@@ -161,6 +161,28 @@ def latent_error(model: PixelWorldModel, transitions: LatentTransitions) -> floa
         return (model.latent_model(z, a) - z_next).norm(dim=-1).mean().item()
 
 
+def precision(presets, seed: int, models: dict, probe_map, device=None):
+    """How precise each latent model is on held-out expert transitions of training seed ``seed``, beside notebook
+    08's state model of the same kind: the latent model's prediction and the true next latent both read as
+    positions through ``probe_map`` (``probe``), their mean distance in arena units, and the state model's
+    one-step error (``reference_error``). A DataFrame indexed by kind (``models``' keys) with the two errors and
+    their ratio ("pixels / states")."""
+    import pandas as pd
+    S = presets.for_seed(seed)
+    state_models = FE.factorial_models(presets, seed, names=list(models), device=device)
+    _, state_val = training_split([S.expert_data], S.train)
+    _, latent_val = expert_latents(presets, seed, device)
+    z, a, z_next = [t.to(device) for t in latent_val.transitions()]
+    rows = {}
+    with torch.no_grad():
+        for kind, model in models.items():
+            moved = (probe_map(model.latent_model(z, a).cpu()) - probe_map(z_next.cpu())).norm(dim=-1).mean().item()
+            rows[kind] = {"pixels: error read as positions": moved,
+                          "states: error (notebook 08's model)": reference_error(state_models[kind], state_val)}
+    table = pd.DataFrame(rows).T
+    return table.assign(**{"pixels / states": table.iloc[:, 0] / table.iloc[:, 1]})
+
+
 def probe(presets, n: int = 2000, device=None, autoencoder=None):
     """What the latent encodes: a linear position probe (``latent.position_probe``) fitted on the latents of ``n``
     held-out states (starts of "eval" tasks, stream 7) -> (the probe, its report on ``n`` more: {"r2",
@@ -284,14 +306,35 @@ def run_study(presets, seeds=None, split: str = "test", n_tasks: int | None = No
     return FE.study_tables(rows, outcomes, COLUMNS, OUTCOME_COLUMNS, (results_path(), outcomes_path()) if write else None)
 
 
-def prefill(presets, seed: int, device=None, progress: bool = False) -> int:
-    """Compute training seed ``seed``'s models and sealed runs into the cache, writing no results (``reproduce``'s
-    cache jobs for notebook 09). Returns the number of runs."""
-    if seed == presets.seeds[0]:
+PARTS = ("pixels", "development", "states")
+"""``prefill``'s parts (``reproduce`` runs each as a cache job)."""
+
+
+def prefill(presets, seed: int, device=None, progress: bool = False, part: str | None = None) -> int:
+    """Compute training seed ``seed``'s models and runs into the cache, writing no results (``reproduce``'s cache
+    jobs for notebook 09). ``part``: "pixels" (the encoder, the latent models and their sealed runs), "states"
+    (notebook 08's state models on the same sealed tasks; for the first seed also the ceiling), "development"
+    (the first seed only: what the notebook runs on tune and development tasks -- ``tune``, the development study
+    and ``planner_ablation``, as the notebook calls them) or None (every part). Returns the number of sealed
+    runs."""
+    first = seed == presets.seeds[0]
+    if part is not None and part not in PARTS:
+        raise ValueError(f"part must be one of {list(PARTS)} or None (all); got {part!r}")
+    if part == "development" and not first:
+        raise ValueError(f"the development part runs for the first training seed ({presets.seeds[0]}) only; "
+                         f"got seed {seed}")
+    parts = [p for p in (PARTS if part is None else (part,)) if p != "development" or first]
+    observations = [p for p in parts if p in OBSERVATIONS]
+    n = 0
+    if observations:
+        df, _ = run_study(presets, seeds=(seed,), observations=observations, device=device, progress=progress,
+                          write=False, references=first and "states" in observations)
+        n = len(df)
+    if "development" in parts:  # the same calls as the notebook's (the same cache files)
         tune(presets, device)
-    df, _ = run_study(presets, seeds=(seed,), device=device, progress=progress, write=False,
-                      references=seed == presets.seeds[0])
-    return len(df)
+        run_study(presets, seeds=(seed,), split="eval", device=device, progress=False, write=False)
+        planner_ablation(presets, seed, device=device)
+    return n
 
 
 def load_results(path=None):

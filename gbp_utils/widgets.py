@@ -28,6 +28,7 @@ import os
 import traceback
 
 import ipywidgets as W
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -223,7 +224,11 @@ class Explorer(W.VBox):
         self.controls, self.display_controls = dict(controls), dict(display or {})
         self.live = LiveFigure(view.figsize)
         self.figure = self.live.figure
-        self.view = view(self.figure, **(view_args if view_args is not None else {"wall": self.fixed["wall"]}))
+        # Titles at the top of their axes (y = 1), where matplotlib's automatic placement puts them in these
+        # figures (nothing is drawn above an axes) -- but only after measuring every tick label at every draw,
+        # a quarter of a redraw.
+        with matplotlib.rc_context({"axes.titley": 1.0}):
+            self.view = view(self.figure, **(view_args if view_args is not None else {"wall": self.fixed["wall"]}))
         self.result, self.drawing = None, None
         self.updates = 0
         self._holding, self._dirty, self._quiet = False, False, False

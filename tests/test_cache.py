@@ -138,3 +138,31 @@ def test_load_or_create_regenerates_what_its_validator_rejects(data_dir):
     with pytest.raises(cache.DataFileError, match="x must be positive"):  # a bad new payload is never saved
         cache.load_or_create(data_dir / "other.pt", "thing", {}, Creator(-1.0), validate)
     assert not (data_dir / "other.pt").exists()
+
+
+def _load_or_create_in_child(path, marker):
+    """A second process asking for ``path``; its creator leaves ``marker`` (it must not run)."""
+    def make():
+        marker.write_text("made")
+        return {"x": torch.zeros(3)}
+    payload = cache.load_or_create(path, "thing", {"a": 1}, make)
+    raise SystemExit(0 if torch.equal(payload["x"], torch.ones(3)) else 3)
+
+
+@pytest.mark.skipif(cache.fcntl is None, reason="creation locks need POSIX fcntl")
+def test_a_process_waits_for_the_one_making_a_file_and_loads_it(data_dir, tmp_path):
+    """Two processes needing the same missing file make it once: while one holds ``creation_lock``, the other
+    waits, then loads the file the first one wrote instead of computing it again."""
+    import multiprocessing
+    import time
+    path, marker = cache.data_dir() / "thing.pt", tmp_path / "child-made-it"
+    with cache.creation_lock(path):
+        child = multiprocessing.get_context("fork").Process(target=_load_or_create_in_child, args=(path, marker))
+        child.start()
+        time.sleep(1.0)  # the child finds no file and waits for the lock
+        assert child.is_alive(), "the second process must wait while the file is being made"
+        payload = cache._create(path, "thing", {"a": 1}, Creator(), None)
+    child.join(timeout=60)
+    assert child.exitcode == 0, "the waiting process must load the file made meanwhile"
+    assert not marker.exists(), "the waiting process must not make the file again"
+    assert torch.equal(payload["x"], torch.ones(3))

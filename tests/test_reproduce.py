@@ -325,7 +325,7 @@ def test_notebook_10_cache_jobs_start_at_once_and_the_notebook_waits_for_08(tmp_
     assert seen == {"seed": 1, "world": None}
 
 
-def test_notebook_09_cache_jobs_wait_for_08s_job_of_their_seed(tmp_path, monkeypatch):
+def test_notebook_09_cache_jobs_run_in_parts_that_wait_for_what_they_load(tmp_path, monkeypatch):
     import gbp_utils
     from gbp_utils import vision
 
@@ -333,16 +333,28 @@ def test_notebook_09_cache_jobs_wait_for_08s_job_of_their_seed(tmp_path, monkeyp
     by = {p.name[:2]: p for p in paths}
     jobs = reproduce.cache_jobs(paths, fast=False)
     seeds = gbp_utils.presets(False).seeds
-    assert {(j.notebook, j.seed) for j in jobs} == {(n, s) for n in ("08", "09") for s in seeds}
+    assert {(j.notebook, j.seed, j.part) for j in jobs} == (
+        {("08", s, None) for s in seeds} | {("09", s, part) for s in seeds for part in ("pixels", "states")}
+        | {("09", seeds[0], "development")}), "the development part belongs to the first seed only"
     needs = reproduce.schedule_order(paths, jobs)
     for s in seeds[1:]:
-        assert needs[reproduce.CacheJob("09", s)] == {reproduce.CacheJob("08", s)}
-    assert needs[reproduce.CacheJob("09", 0)] == {by["08"], reproduce.CacheJob("08", 0)}
+        assert needs[reproduce.CacheJob("09", s, "states")] == {reproduce.CacheJob("08", s)}
+        assert needs[reproduce.CacheJob("09", s, "pixels")] == set(), "the pixel pipeline needs no state model"
+    assert needs[reproduce.CacheJob("09", 0, "states")] == {by["08"], reproduce.CacheJob("08", 0)}
+    assert needs[reproduce.CacheJob("09", 0, "pixels")] == {by["08"]}
+    assert needs[reproduce.CacheJob("09", 0, "development")] == {by["08"], reproduce.CacheJob("09", 0, "pixels")}
     assert needs[by["09"]] == {by["08"], *[j for j in jobs if j.notebook == "09"]}
+    assert reproduce.CacheJob("09", 1, "states").name == "09 cache, seed 1 (states)"
+    ours = sorted((j for j in jobs if j.notebook == "09"), key=reproduce._order)  # the long pixel parts first
+    assert [(j.part, j.seed) for j in ours] == ([("pixels", s) for s in seeds] + [("development", seeds[0])]
+                                                + [("states", s) for s in seeds])
     # without 08's jobs among those run, 09's jobs of other seeds wait for nothing
-    assert reproduce.schedule_order(paths[2:], [reproduce.CacheJob("09", 1)])[reproduce.CacheJob("09", 1)] == set()
+    alone = reproduce.CacheJob("09", 1, "states")
+    assert reproduce.schedule_order(paths[2:], [alone])[alone] == set()
+    assert set(vision.PARTS) == set(reproduce.JOB_PARTS["09"])
     seen = {}
     monkeypatch.setattr(os, "environ", dict(os.environ))
-    monkeypatch.setattr(vision, "prefill", lambda presets, seed: seen.update(seed=seed, size=presets.pixels.encoder.image.size))
-    reproduce.run_cache_job(reproduce.CacheJob("09", 2), fast=True)
-    assert seen == {"seed": 2, "size": 32}
+    monkeypatch.setattr(vision, "prefill", lambda presets, seed, part: seen.update(
+        seed=seed, part=part, size=presets.pixels.encoder.image.size))
+    reproduce.run_cache_job(reproduce.CacheJob("09", 2, "pixels"), fast=True)
+    assert seen == {"seed": 2, "part": "pixels", "size": 32}

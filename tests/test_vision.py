@@ -189,6 +189,36 @@ def test_the_study_runs_pixels_and_states_on_the_same_tasks_and_writes_its_table
         vision.run_study(micro, observations=("sound",))
 
 
+def test_prefill_parts_split_the_pixel_pipeline_the_development_runs_and_the_state_runs(micro, monkeypatch):
+    """reproduce runs notebook 09's cache job of a seed in parts: "pixels", "states" (for the first seed with the
+    ceiling) and, for the first seed only, "development" (the tuning and development runs the notebook makes)."""
+    calls = []
+    monkeypatch.setattr(vision, "tune", lambda presets, device=None: calls.append("tune"))
+    monkeypatch.setattr(vision, "planner_ablation", lambda presets, seed, device=None: calls.append(("ablation", seed)))
+
+    def study(presets, seeds, observations=vision.OBSERVATIONS, references=True, split="test", **kw):
+        calls.append((split, seeds, tuple(observations), references))
+        return [None] * len(observations), None
+    monkeypatch.setattr(vision, "run_study", study)
+    first, other = micro.seeds[0], 7
+    assert vision.prefill(micro, first, part="pixels") == 1
+    assert vision.prefill(micro, first, part="states") == 1
+    assert vision.prefill(micro, other, part="pixels") == 1
+    assert calls == [("test", (0,), ("pixels",), False), ("test", (0,), ("states",), True),
+                     ("test", (7,), ("pixels",), False)]
+    calls.clear()
+    assert vision.prefill(micro, first, part="development") == 0
+    assert calls == ["tune", ("eval", (0,), ("pixels", "states"), True), ("ablation", 0)]
+    calls.clear()
+    assert vision.prefill(micro, first) == 2 and vision.prefill(micro, other) == 2  # every part of the seed
+    assert calls == [("test", (0,), ("pixels", "states"), True), "tune", ("eval", (0,), ("pixels", "states"), True),
+                     ("ablation", 0), ("test", (7,), ("pixels", "states"), False)]
+    with pytest.raises(ValueError, match="part must be one of"):
+        vision.prefill(micro, first, part="images")
+    with pytest.raises(ValueError, match="first training seed"):
+        vision.prefill(micro, other, part="development")
+
+
 def _fake_outcomes(rates: dict, n_tasks=150, seeds=(0, 1, 2)):
     return fake_outcomes(rates, vision.OBSERVATIONS, "observation", n_tasks, seeds)
 
@@ -240,3 +270,25 @@ def test_planner_ablation_plans_pixels_and_states_from_the_same_start(micro):
     default = vision.planner_ablation(micro, 0, kinds=("base",), n_tasks=3)
     lrs = {micro.final_planners["Adam"].lr, micro.pixels.adam_lr}
     assert set(default[default.planner == "Adam"].setting) == {f"lr {lr:g}" for lr in lrs}
+
+
+def test_precision_reads_each_latent_models_error_as_positions_beside_the_state_models(micro):
+    """vision.precision: per kind, the latent model's one-step error on held-out expert transitions read as
+    positions through the probe, notebook 08's state model's error, and their ratio."""
+    models = vision.pixel_models(micro, 0, ("base", "online"))
+    probe_map, _ = vision.probe(micro, n=100)
+    table = vision.precision(micro, 0, models, probe_map)
+    assert list(table.index) == ["base", "online"]
+    assert list(table.columns) == ["pixels: error read as positions", "states: error (notebook 08's model)",
+                                   "pixels / states"]
+    assert (table.iloc[:, :2] > 0).all().all()
+    assert (table["pixels / states"] - table.iloc[:, 0] / table.iloc[:, 1]).abs().max() < 1e-12
+    # the read-out of the base model's prediction, computed here by hand
+    _, val = vision.expert_latents(micro, 0)
+    z, a, z_next = val.transitions()
+    with torch.no_grad():
+        by_hand = (probe_map(models["base"].latent_model(z, a)) - probe_map(z_next)).norm(dim=-1).mean().item()
+    assert table.loc["base"].iloc[0] == pytest.approx(by_hand, rel=1e-5)
+    state = gbp_utils.final_evaluation.factorial_models(micro, 0, names=["base"])["base"]
+    _, state_val = gbp_utils.world_model.training_split([micro.for_seed(0).expert_data], micro.for_seed(0).train)
+    assert table.loc["base"].iloc[1] == pytest.approx(gbp_utils.world_model.reference_error(state, state_val))

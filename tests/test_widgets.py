@@ -921,3 +921,21 @@ def test_planner_explorer_starts_at_the_given_gbp_budget(expert_model):
     assert ui.display_controls["iteration"].value == 20 and ui.result["wm_evals"] > 0
     with pytest.raises(ValueError, match="iterations in \\[0, 300\\]"):
         planner_explorer(expert_model, GBPConfig(iterations=500), MPC, CFG)
+
+
+def test_live_figures_keep_titles_where_automatic_placement_puts_them(plan_ui):
+    """A live figure's titles are pinned at the top of their axes (matplotlib then skips measuring every tick
+    label at each redraw to place them) and sit exactly where automatic placement puts them."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    for ui in (task_explorer(CFG), plan_ui):
+        auto = Figure(figsize=ui.view.figsize)
+        FigureCanvasAgg(auto)
+        type(ui.view)(auto, wall=CFG).update(ui.drawing)
+        ui.figure.canvas.draw()
+        auto.canvas.draw()
+        assert [ax._autotitlepos for ax in ui.figure.axes] == [False] * len(ui.figure.axes)
+        assert [ax._autotitlepos for ax in auto.axes] == [True] * len(auto.axes)
+        for pinned, placed in zip(ui.figure.axes, auto.axes):
+            assert pinned.get_title() == placed.get_title() != ""
+            assert pinned.title.get_window_extent().bounds == pytest.approx(placed.title.get_window_extent().bounds)
