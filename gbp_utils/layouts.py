@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .env import STATE_DIM, TaskSet, WallConfig, finish_move
-from .policies import CORNER_INSET, _walk_polyline
+from .policies import CORNER_INSET, _walk_polyline, visibility_path
 
 _STREAM = 7  # the layouts' own seed stream (numpy SeedSequence key), apart from the task splits'
 _SPLIT_KEYS = {"train": 0, "tune": 1, "eval": 2, "test": 3}
@@ -182,21 +182,7 @@ def shortest_path(states: torch.Tensor, goals: torch.Tensor, layouts: Layouts, h
     b = nodes[:, None, :].expand(B, n, n, 2).reshape(-1, 2)
     rep = Layouts(layouts.wall_x, layouts.door_low.repeat_interleave(n * n, 0),
                   layouts.door_high.repeat_interleave(n * n, 0), layouts.thickness)
-    blocked = segment_blocked(a, b, rep, half_size).reshape(B, n, n)
-    dist = (nodes[:, :, None] - nodes[:, None, :]).norm(dim=-1).masked_fill(blocked, math.inf)
-    hop = torch.arange(n).expand(B, n, n).clone()
-    for k in range(n):
-        via = dist[:, :, k:k + 1] + dist[:, k:k + 1, :]
-        better = via < dist
-        dist = torch.where(better, via, dist)
-        hop = torch.where(better, hop[:, :, k:k + 1].expand(B, n, n), hop)
-    idx = torch.zeros(B, dtype=torch.long)
-    rows = torch.arange(B)
-    path = []
-    for _ in range(n - 1):
-        idx = hop[rows, idx, n - 1]
-        path.append(nodes[rows, idx])
-    return torch.stack(path, 1), dist[:, 0, n - 1]
+    return visibility_path(nodes, segment_blocked(a, b, rep, half_size).reshape(B, n, n))
 
 
 def oracle_policy(layouts: Layouts, wall: WallConfig):

@@ -66,21 +66,29 @@ def shortest_path(states: torch.Tensor, goals: torch.Tensor, wall: WallConfig | 
     n = nodes.shape[1]
     a = nodes[:, :, None].expand(B, n, n, 2).reshape(-1, 2)
     b = nodes[:, None, :].expand(B, n, n, 2).reshape(-1, 2)
-    blocked = straight_line_blocked(a, b, wall).reshape(B, n, n)
+    return visibility_path(nodes, straight_line_blocked(a, b, wall).reshape(B, n, n))
+
+
+def visibility_path(nodes: torch.Tensor, blocked: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shortest paths over a visibility graph, batched over tasks: nodes (B, n, 2) -- node 0 the state, node n-1
+    the goal -- and blocked (B, n, n), the segments i -> j that pass through a wall. Returns (the path's nodes
+    after the state, (B, n-1, 2), padded with the goal; its length (B,), inf if the goal cannot be reached)."""
+    B, n, _ = nodes.shape
     dist = (nodes[:, :, None] - nodes[:, None, :]).norm(dim=-1)
     dist = dist.masked_fill(blocked, float("inf"))
-    hop = torch.arange(n, device=states.device).expand(B, n, n).clone()  # next node on i -> j
+    hop = torch.arange(n, device=nodes.device).expand(B, n, n).clone()  # next node on i -> j
     for k in range(n):  # Floyd-Warshall, batched over tasks
         via = dist[:, :, k:k + 1] + dist[:, k:k + 1, :]
         better = via < dist
         dist = torch.where(better, via, dist)
         hop = torch.where(better, hop[:, :, k:k + 1].expand(B, n, n), hop)
     # Follow next hops from node 0 (the state) to node n-1 (the goal).
-    idx = torch.zeros(B, dtype=torch.long, device=states.device)
+    rows = torch.arange(B, device=nodes.device)
+    idx = torch.zeros(B, dtype=torch.long, device=nodes.device)
     path = []
     for _ in range(n - 1):
-        idx = hop[torch.arange(B), idx, n - 1]
-        path.append(nodes[torch.arange(B), idx])
+        idx = hop[rows, idx, n - 1]
+        path.append(nodes[rows, idx])
     return torch.stack(path, 1), dist[:, 0, n - 1]
 
 

@@ -177,3 +177,18 @@ def test_policies_work_with_a_custom_geometry():
     assert success(oracle.final_states, tasks.goals, cfg).float().mean().item() >= 0.99
     expert = run_policy(env, expert_policy(cfg, generator=torch.Generator().manual_seed(0)), tasks)
     assert success(expert.final_states, tasks.goals, cfg).float().mean().item() >= 0.9
+
+
+def test_visibility_path_goes_around_blocked_segments_and_reports_unreachable_goals():
+    """policies.visibility_path (both worlds' shortest_path use it): node 0 the state, the last node the goal."""
+    from gbp_utils.policies import visibility_path
+    nodes = torch.tensor([[[0.0, 0.0], [1.0, 1.0], [3.0, 1.0], [2.0, 0.0]]]).repeat(2, 1, 1)
+    blocked = torch.zeros(2, 4, 4, dtype=torch.bool)
+    blocked[:, 0, 3] = blocked[:, 3, 0] = True  # the straight segment is blocked in both tasks
+    blocked[:, 0, 2] = blocked[:, 2, 0] = True
+    blocked[1, :, 1] = blocked[1, 1, :] = True  # task 1: node 1 is unusable too -> unreachable
+    path, length = visibility_path(nodes, blocked)
+    assert path.shape == (2, 3, 2)
+    assert torch.equal(path[0], torch.tensor([[1.0, 1.0], [2.0, 0.0], [2.0, 0.0]]))  # via node 1, padded with the goal
+    assert length[0].item() == pytest.approx(2 * 2 ** 0.5)
+    assert length[1].item() == float("inf")
