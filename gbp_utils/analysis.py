@@ -306,8 +306,14 @@ def plan_one(world_model, planner_config, start: torch.Tensor, goal: torch.Tenso
     t0 = time.perf_counter()
     ep = execute(env, recording, task, execution)
     seconds = time.perf_counter() - t0
-    with torch.no_grad():
-        believed = rollout(world_model, task.starts, ep.actions.to(device))[0, -1].cpu()
+    if (execution.mode == "open-loop" and not hasattr(world_model, "make_planner")
+            and torch.equal(ep.actions.to(device), plans[0].actions)):
+        # the executed actions are the plan's: the model's belief about them is the plan's own prediction
+        # (the planner rolled this model through these actions from this start, as the line below would)
+        believed = plans[0].predicted_states[0, -1].cpu()
+    else:
+        with torch.no_grad():
+            believed = rollout(world_model, task.starts, ep.actions.to(device))[0, -1].cpu()
     real = ep.states[0].cpu()
     final, g = real[-1], task.goals[0].cpu()
     outcome = {

@@ -75,8 +75,10 @@ class _FusedEnsembleRollout(torch.autograd.Function):
         M = model.members
         s, states, total, saved = starts, [starts], starts.new_zeros(starts.shape[0]), []
         with torch.no_grad():
+            # every step's normalised actions at once (M, B, H, A): the same numbers as step by step
+            x_actions = (actions[None] - a_mean[:, None]) / a_std[:, None]
             for t in range(actions.shape[1]):
-                x = torch.cat([(s - s_mean) / s_std, (actions[:, t] - a_mean) / a_std], -1)
+                x = torch.cat([(s - s_mean) / s_std, x_actions[:, :, t]], -1)
                 zs, hs = [], []
                 h = None
                 for i, (w_t, b) in enumerate(layers):

@@ -410,14 +410,22 @@ class LatentPlanner:
     """``planner(starts, goals, horizon, warm_start=None) -> Plan`` for ``control.execute``: encodes the
     images of the starts and of the goals, plans in latent space with ``planners.make_planner(latent_model,
     config, action_bound)`` and returns that plan (actions are real moves; ``predicted_states`` are latents).
-    The encoder's two passes per plan are not counted as world-model evaluations."""
+
+    The goal images are encoded once: MPC replans toward the same goals every few steps, and an agent given a
+    goal image encodes it when it gets it (the same batch encodes to the same latents, so the plans are those
+    of encoding it every time). The start images are encoded at every plan. The encoder's passes are not
+    counted as world-model evaluations; their seconds are part of the run's."""
 
     def __init__(self, model: PixelWorldModel, config, action_bound: float):
         from .planners import make_planner
         self.model = model
         self.inner = make_planner(model.latent_model, config, action_bound)
+        self._goals = self._z_goals = None  # the last goals planned toward, and their latents
 
     def __call__(self, starts, goals, horizon, warm_start=None, trace=False):
         with torch.no_grad():
-            z_start, z_goal = self.model.encode(starts), self.model.encode(goals)
-        return self.inner(z_start, z_goal, horizon, warm_start=warm_start, trace=trace)
+            z_start = self.model.encode(starts)
+            known = self._goals
+            if known is None or known.shape != goals.shape or known.device != goals.device or not torch.equal(known, goals):
+                self._goals, self._z_goals = goals.clone(), self.model.encode(goals)
+        return self.inner(z_start, self._z_goals, horizon, warm_start=warm_start, trace=trace)

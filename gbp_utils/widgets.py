@@ -142,6 +142,20 @@ def _import_ipympl():
 _IPYMPL = _import_ipympl() if _in_kernel() else None
 
 
+# Text in the live figures is rasterised without FreeType's hinting: hinting each glyph again at every redraw
+# is a good part of drawing these text-heavy figures (about 15 ms of the pessimism explorer's 70 ms draw), and
+# at their sizes the letters look the same. Layout and drawing both use it (``Explorer`` builds its view under it).
+_LIVE_TEXT = {"text.hinting": "no_hinting"}
+
+
+class _LiveFigureArtist(Figure):
+    """A ``Figure`` that draws its text with ``_LIVE_TEXT`` (however it is drawn: ipympl, PNG, ``savefig``)."""
+
+    def draw(self, renderer):
+        with matplotlib.rc_context(_LIVE_TEXT):
+            super().draw(renderer)
+
+
 class LiveFigure:
     """One persistent matplotlib figure and what shows it.
 
@@ -153,7 +167,7 @@ class LiveFigure:
     """
 
     def __init__(self, figsize):
-        self.figure = Figure(figsize=figsize)
+        self.figure = _LiveFigureArtist(figsize=figsize)
         self.widget = None
         self.mode = "headless"
         self.redraws = 0
@@ -227,7 +241,7 @@ class Explorer(W.VBox):
         # Titles at the top of their axes (y = 1), where matplotlib's automatic placement puts them in these
         # figures (nothing is drawn above an axes) -- but only after measuring every tick label at every draw,
         # a quarter of a redraw.
-        with matplotlib.rc_context({"axes.titley": 1.0}):
+        with matplotlib.rc_context({"axes.titley": 1.0, **_LIVE_TEXT}):
             self.view = view(self.figure, **(view_args if view_args is not None else {"wall": self.fixed["wall"]}))
         self.result, self.drawing = None, None
         self.updates = 0
@@ -446,12 +460,13 @@ class _ArenaPanel:
         self.ax.get_legend().get_texts()[list(self.lines).index(name)].set_text(label)
 
 
-def _leave_room_for_titles(fig, lines: int = 2) -> None:
-    """``tight_layout`` for titles of up to ``lines`` lines, set later by ``update``."""
+def _leave_room_for_titles(fig, lines: int = 2, w_pad: float | None = None) -> None:
+    """``tight_layout`` for titles of up to ``lines`` lines, set later by ``update``. ``w_pad``: the gap between
+    panels in font sizes (``tight_layout``'s; more where a colour bar's label faces the next panel's)."""
     placeholders = [ax.get_title() for ax in fig.axes]
     for ax in fig.axes:
         ax.set_title("\n".join(["placeholder"] * lines), fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(w_pad=w_pad)
     for ax, title in zip(fig.axes, placeholders):
         ax.set_title(title)
 
@@ -1133,7 +1148,7 @@ class _PessimismView:
         self.error, = step_ax.plot([], [], color=PALETTE["orange"], marker=".", label="model's path vs reality's")
         step_ax.set(xlabel="step of the plan", ylabel="arena units", yscale="log")
         step_ax.legend(fontsize=7, loc="upper left", framealpha=0.6)
-        _leave_room_for_titles(fig)
+        _leave_room_for_titles(fig, w_pad=3.0)  # tight_layout places the colour bar's label flush against the next panel
         self.click_axes = (ax,)
 
     def update(self, drawing: dict) -> None:
@@ -1175,7 +1190,7 @@ def _pessimism_data(ensemble, beta, planner, start_x, start_y, goal_x, goal_y, c
            "wm_evals": outcome["wm_evals"]}
     title = (f"{planner}, beta = {float(beta):g}: reality {_verdict(out)}\n(the model believes "
              f"{out['model_final_distance']:.2f}; {out['wm_evals'] / 1e3:.0f}k member evals)")
-    step_title = (f"disagreement summed along the plan {out['plan_disagreement']:.2f}; "
+    step_title = (f"disagreement summed along the plan {out['plan_disagreement']:.2f}\n"
                   f"model vs reality at the end {out['plan_drift']:.2f}")
     grid, values = field
     return out, {"start": start[0], "goal": goal[0], "reality": ep.states[0].cpu(), "model": ep.first_plan_states[0].cpu(),

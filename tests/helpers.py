@@ -51,6 +51,38 @@ def titles(ui) -> list[str]:
     return [ax.get_title() for ax in ui.figure.axes]
 
 
+def text_problems(fig, gap: float = 3.0) -> list[str]:
+    """What a reader sees wrong with a figure's text once drawn: a title, axis or colour-bar label, tick label or
+    legend entry reaching past the figure's edge (cut off in the page), or two titles / axis labels closer than
+    ``gap`` pixels (they read as one). Empty when the text is laid out well."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    edge = fig.bbox
+    shown = lambda t: t.get_visible() and t.get_text().strip() != ""  # noqa: E731
+    def drawn_tick_labels(axis):  # the labels of the ticks inside the view (the others are not drawn)
+        lo, hi = sorted(axis.get_view_interval())
+        slack = 1e-9 * (hi - lo)
+        return [t for loc, t in zip(axis.get_majorticklocs(), axis.get_majorticklabels()) if lo - slack <= loc <= hi + slack]
+
+    texts = []
+    for ax in fig.axes:
+        texts += [ax.title, ax.xaxis.label, ax.yaxis.label, *drawn_tick_labels(ax.xaxis), *drawn_tick_labels(ax.yaxis)]
+        if ax.get_legend() is not None:
+            texts += ax.get_legend().get_texts()
+    problems = []
+    for t in filter(shown, texts):
+        e = t.get_window_extent(renderer)
+        if e.x0 < edge.x0 - 0.5 or e.x1 > edge.x1 + 0.5 or e.y0 < edge.y0 - 0.5 or e.y1 > edge.y1 + 0.5:
+            problems.append(f"cut off by the figure's edge: {t.get_text()!r}")
+    labels = [t for ax in fig.axes for t in (ax.title, ax.xaxis.label, ax.yaxis.label) if shown(t)]
+    boxes = [t.get_window_extent(renderer).padded(gap / 2) for t in labels]
+    for i in range(len(labels)):
+        for j in range(i + 1, len(labels)):
+            if boxes[i].overlaps(boxes[j]):
+                problems.append(f"{labels[i].get_text()!r} and {labels[j].get_text()!r} touch")
+    return problems
+
+
 def each_slider_extreme(ui, defaults: dict):
     """Drive every slider of ``ui`` (controls with a ``min``) to its minimum and its maximum, the other
     controls at ``defaults``; yield (settings, result) per run and reset the slider afterwards."""

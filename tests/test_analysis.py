@@ -20,7 +20,7 @@ from gbp_utils.evaluation import evaluate, model_evals
 from gbp_utils.planners import GBPConfig, GBPPlanner, two_leg_actions
 from gbp_utils.policies import expert_policy, straight_line_policy
 from gbp_utils.sampling import CEMConfig
-from gbp_utils.world_model import TrainConfig, WorldModelConfig, get_world_model, one_step_error
+from gbp_utils.world_model import TrainConfig, WorldModelConfig, get_world_model, one_step_error, rollout
 
 CFG = WallConfig()
 H = CFG.max_steps
@@ -283,6 +283,9 @@ def test_plan_one_executes_exactly_what_experiments_run_executes(planner_config,
     assert outcome["final_distance"] == pytest.approx(float((run.final_states - task.goals).norm()))
     assert outcome["wm_evals"] == pytest.approx(float(model_evals(run.wm_forward[0], run.wm_backward[0])))
     assert outcome["n_steps"] == H
+    with torch.no_grad():  # what the model believes the executed actions do (open loop: the plan's own prediction)
+        believed = rollout(model, task.starts, run.actions)[0, -1]
+    assert outcome["model_final_distance"] == float((believed - task.goals[0]).norm())
     # with the first plan's trace: the same episode and plan, plus every iteration of the first plan
     ep_t, plan_t, outcome_t = plan_one(model, planner_config, task.starts[0], task.goals[0], CFG, execution,
                                        trace=True)

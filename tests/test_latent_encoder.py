@@ -65,6 +65,14 @@ def test_latent_transitions_train_a_world_model():
         latent.LatentTransitions(torch.zeros(2, 5, 4), torch.zeros(2, 5, 2))
 
 
+def _small_pixel_model(wall: WallConfig) -> latent.PixelWorldModel:
+    """An untrained 16-pixel encoder and a small latent model (4-D latents), the same every call."""
+    torch.manual_seed(0)
+    ae = latent.ConvAutoEncoder(SMALL).eval()
+    lm = __import__("gbp_utils").WorldModel(WorldModelConfig(hidden=8, n_blocks=1), state_dim=4).eval()
+    return latent.PixelWorldModel(ae, lm, wall)
+
+
 def test_a_pixel_world_model_runs_through_the_series_control_and_evaluation(data_dir):
     from gbp_utils import experiments
     from gbp_utils.control import OPEN_LOOP, Execution
@@ -72,10 +80,8 @@ def test_a_pixel_world_model_runs_through_the_series_control_and_evaluation(data
     from gbp_utils.planners import GBPConfig
     from gbp_utils.sampling import CEMConfig
     wall = WallConfig()
-    torch.manual_seed(0)
-    ae = latent.ConvAutoEncoder(SMALL).eval()
-    lm = __import__("gbp_utils").WorldModel(WorldModelConfig(hidden=8, n_blocks=1), state_dim=4).eval()
-    model = latent.PixelWorldModel(ae, lm, wall)
+    model = _small_pixel_model(wall)
+    lm = model.latent_model
     tasks = sample_tasks(3, 0, "eval", wall)
     for config, execution in ((GBPConfig(init="gaussian", restarts=2, iterations=3), OPEN_LOOP),
                               (CEMConfig(init="zeros", population=8, elites=2, iterations=2), Execution("mpc", replan_every=10))):
@@ -89,12 +95,36 @@ def test_a_pixel_world_model_runs_through_the_series_control_and_evaluation(data
     torch.testing.assert_close(model.transition_error(tasks.starts, torch.zeros(3, 2), tasks.starts), expect)
 
 
+def test_a_latent_planner_encodes_the_goal_images_once_and_plans_as_if_it_encoded_them_every_time():
+    from gbp_utils.control import run_mpc
+    from gbp_utils.env import WallEnv
+    from gbp_utils.planners import GBPConfig
+    wall = WallConfig()
+    model = _small_pixel_model(wall)
+    tasks = sample_tasks(20, 0, "eval", wall)
+    encoded, encode = [], model.encode
+    model.encode = lambda states: (encoded.append(states.clone()), encode(states))[1]
+    config = GBPConfig(init="gaussian", restarts=2, iterations=3)
+    planner = model.make_planner(config, wall.max_step)
+    ep = run_mpc(WallEnv(wall), planner, tasks, replan_every=10)
+    assert ep.n_plans == 3 and len(encoded) == 4  # the starts of each plan, the goals once
+    assert sum(torch.equal(x, tasks.goals) for x in encoded) == 1
+    # a new planner at every plan encodes the goals every time: the same episodes, bit for bit
+    again = run_mpc(WallEnv(wall), lambda *args, **kw: model.make_planner(config, wall.max_step)(*args, **kw),
+                    tasks, replan_every=10)
+    assert len(encoded) == 4 + 6
+    assert torch.equal(again.states, ep.states) and torch.equal(again.actions, ep.actions)
+    other = tasks.goals.flip(0)  # other goals (or the same goals changed in place) are encoded again
+    planner(tasks.starts, other, 5)
+    assert torch.equal(encoded[-1], other)
+    other.add_(0.5)
+    planner(tasks.starts, other, 5)
+    assert torch.equal(encoded[-1], other) and len(encoded) == 10 + 4
+
+
 def test_a_pixel_models_transition_errors_are_cached_by_weights_and_transitions(data_dir, monkeypatch):
     wall = WallConfig()
-    torch.manual_seed(0)
-    ae = latent.ConvAutoEncoder(SMALL).eval()
-    lm = __import__("gbp_utils").WorldModel(WorldModelConfig(hidden=8, n_blocks=1), state_dim=4).eval()
-    model = latent.PixelWorldModel(ae, lm, wall)
+    model = _small_pixel_model(wall)
     s = sample_tasks(6, 0, "eval", wall).starts
     a = torch.full((6, 2), 0.2)
     first = model.transition_error(s, a, s + a)

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 import torch
-from helpers import micro_presets, tiny_world_model
+from helpers import micro_presets, text_problems, tiny_world_model
 from test_ensemble import _split_member
 
 import gbp_utils
@@ -206,6 +206,7 @@ def test_pessimism_widget_steers_away_from_disagreement():
     assert ui.result["beta"] == 3.0 and ui.result["plan_disagreement"] < 0.5 * free
     c["planner"].value = "CEM"
     assert ui.result["planner"] == "CEM" and ui.result["wm_evals"] > 0
+    assert text_problems(ui.figure) == []  # the two-line step title fits; the colour bar's label clears the step panel
     c["start_x"].value = 0.0  # inside the wall
     assert ui.result == {"valid": False, "message": "The start is inside the wall: move it into free space."}
     with pytest.raises(ValueError, match="at least one planner config"):

@@ -7,7 +7,7 @@ import math
 
 import matplotlib.pyplot as plt
 import pytest
-from helpers import _PENDING, FreeSpace, drive, each_slider_extreme, tiny_world_model, titles
+from helpers import _PENDING, FreeSpace, drive, each_slider_extreme, text_problems, tiny_world_model, titles
 import torch
 
 from gbp_utils.control import OPEN_LOOP, Execution, run_controller, run_open_loop
@@ -19,8 +19,8 @@ from gbp_utils.policies import oracle_policy, straight_line_policy
 from gbp_utils.sampling import CEMConfig, CEMPlanner
 from gbp_utils.widgets import (cem_explorer, compare_push, controls, data_explorer, epsilon_explorer, explore_data,
                                explore_plan, online_round_explorer, planner_explorer, push_explorer,
-                               results_explorer, show_cem, show_epsilon, show_result, show_round, show_task,
-                               snapshot, task_explorer)
+                               observation_explorer, results_explorer, show_cem, show_epsilon, show_result,
+                               show_round, show_task, snapshot, task_explorer)
 from gbp_utils.world_model import TrainConfig, WorldModelConfig, rollout, train_world_model
 
 CFG = WallConfig()
@@ -926,12 +926,15 @@ def test_planner_explorer_starts_at_the_given_gbp_budget(expert_model):
 def test_live_figures_keep_titles_where_automatic_placement_puts_them(plan_ui):
     """A live figure's titles are pinned at the top of their axes (matplotlib then skips measuring every tick
     label at each redraw to place them) and sit exactly where automatic placement puts them."""
+    import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+
+    from gbp_utils import widgets
     for ui in (task_explorer(CFG), plan_ui):
-        auto = Figure(figsize=ui.view.figsize)
+        auto = widgets._LiveFigureArtist(figsize=ui.view.figsize)  # the live figures' text, automatic titles
         FigureCanvasAgg(auto)
-        type(ui.view)(auto, wall=CFG).update(ui.drawing)
+        with matplotlib.rc_context(widgets._LIVE_TEXT):
+            type(ui.view)(auto, wall=CFG).update(ui.drawing)
         ui.figure.canvas.draw()
         auto.canvas.draw()
         assert [ax._autotitlepos for ax in ui.figure.axes] == [False] * len(ui.figure.axes)
@@ -939,3 +942,39 @@ def test_live_figures_keep_titles_where_automatic_placement_puts_them(plan_ui):
         for pinned, placed in zip(ui.figure.axes, auto.axes):
             assert pinned.get_title() == placed.get_title() != ""
             assert pinned.title.get_window_extent().bounds == pytest.approx(placed.title.get_window_extent().bounds)
+
+
+def test_explorer_figures_keep_their_text_inside_the_figure_and_apart(push_model, plan_ui, round_ui, eps_ui, cem_ui,
+                                                                      results_ui):
+    """Nothing cut off at the figure's edge (the page shows the figure as drawn), no two labels touching."""
+    for ui in (task_explorer(CFG), data_explorer(CFG), push_explorer(push_model, CFG), plan_ui, round_ui, eps_ui,
+               cem_ui, results_ui, observation_explorer(CFG, size=32)):
+        assert text_problems(ui.figure) == [], type(ui.view).__name__
+
+
+def test_live_figures_draw_their_text_unhinted_and_other_figures_keep_the_default():
+    """Live figures rasterise text without hinting (cheaper at every redraw), in layout and in drawing alike;
+    the setting does not leak to other figures."""
+    import matplotlib
+    from matplotlib.backends import backend_agg
+
+    seen = []
+    draw_text = backend_agg.RendererAgg.draw_text
+
+    def spy(self, *args, **kwargs):
+        seen.append(matplotlib.rcParams["text.hinting"])
+        return draw_text(self, *args, **kwargs)
+
+    ui = task_explorer(CFG)
+    default = matplotlib.rcParams["text.hinting"]
+    assert default != "no_hinting"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(backend_agg.RendererAgg, "draw_text", spy)
+        ui.figure.canvas.draw()
+        assert seen and set(seen) == {"no_hinting"}
+        seen.clear()
+        other = plt.figure()
+        other.gca().set_title("a static figure")
+        other.canvas.draw()
+        assert seen and set(seen) == {default}
+    assert matplotlib.rcParams["text.hinting"] == default
