@@ -425,7 +425,7 @@ class LatentPlanner:
     def __call__(self, starts, goals, horizon, warm_start=None, trace=False):
         with torch.no_grad():
             z_start = self.model.encode(starts)
-            known = self._goals
-            if known is None or known.shape != goals.shape or known.device != goals.device or not torch.equal(known, goals):
+            known = self._goals  # torch.equal is False for another shape; it needs both on one device
+            if known is None or known.device != goals.device or not torch.equal(known, goals):
                 self._goals, self._z_goals = goals.clone(), self.model.encode(goals)
         return self.inner(z_start, self._z_goals, horizon, warm_start=warm_start, trace=trace)

@@ -120,6 +120,8 @@ def test_a_latent_planner_encodes_the_goal_images_once_and_plans_as_if_it_encode
     other.add_(0.5)
     planner(tasks.starts, other, 5)
     assert torch.equal(encoded[-1], other) and len(encoded) == 10 + 4
+    planner(tasks.starts[:5], other[:5], 5)  # fewer goals (a prefix of the last ones): encoded again
+    assert torch.equal(encoded[-1], other[:5]) and len(encoded) == 14 + 2
 
 
 def test_a_pixel_models_transition_errors_are_cached_by_weights_and_transitions(data_dir, monkeypatch):
