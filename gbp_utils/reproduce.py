@@ -28,10 +28,12 @@ notebooks, so they start at once); 08 then finds every run cached. Notebook 10's
 harder worlds have cache jobs too (they need nothing from the other notebooks),
 and so has notebook 11's pessimism study, whose seed-0 job first chooses the
 ensemble size and penalty on tune tasks; its other seeds' jobs wait for it.
-Notebook 09's pixels study runs in smaller parts (``JOB_PARTS``): per seed its
-pixel pipeline and 08's state models on 09's tasks (after 08's job of that
-seed), and for seed 0 the notebook's tuning and development runs (after that
-seed's pixel part), so that little is left for the notebook to run on one core.
+Notebook 09's pixels study runs in smaller parts (``JOB_PARTS``): for seed 0 the
+image encoder (which every seed's pixel pipeline waits for: while it trains, the
+other worker runs 08's state models on 09's tasks), per seed its pixel pipeline
+and 08's state models on 09's tasks (after 08's job of that seed), and for seed 0
+the notebook's tuning and development runs (after that seed's pixel part), so
+that little is left for the notebook to run on one core.
 
 Rebuilding ``data/`` from nothing: point ``GBP_DATA_DIR`` at an empty folder
 (or empty ``data/``) and run the full series, e.g.
@@ -81,14 +83,18 @@ CACHE_JOBS = ("08", "09", "10", "11")
 CACHE_JOB_PREREQUISITES = {"10": ()}
 """Cache jobs that need less than their notebook: 10's jobs train their own worlds' models from nothing (the
 notebook itself reads 08's table for the point world's column)."""
-JOB_PARTS = {"09": ("pixels", "development", "states")}
+JOB_PARTS = {"09": ("encoder", "pixels", "development", "states")}
 """Notebooks whose cache job of one seed is split in parts that run as separate jobs (``prefill(presets, seed,
-part=...)``): 09's pixel pipeline (encoder, latent models, their sealed runs), what the notebook runs on tune and
-development tasks (the first seed only: ``FIRST_SEED_PARTS``) and notebook 08's state models on 09's sealed
-tasks. Smaller jobs keep both workers busy: three equal seed jobs on two workers leave one idle for a third of
-the time, and work left to the notebook runs on one core."""
-FIRST_SEED_PARTS = {("09", "development")}
-"""Parts that only the first training seed has (the notebook's development runs use its seed)."""
+part=...)``): 09's image encoder (the first seed only), its pixel pipeline (latent models, their sealed runs), what
+the notebook runs on tune and development tasks (the first seed only) and notebook 08's state models on 09's
+sealed tasks. Smaller jobs keep both workers busy: three equal seed jobs on two workers leave one idle for a third
+of the time, and work left to the notebook runs on one core."""
+FIRST_SEED_PARTS = {("09", "encoder"), ("09", "development")}
+"""Parts that only the first training seed has (one encoder for every seed; the notebook's development runs use
+the first seed)."""
+FIRST_SEED_JOBS = {("09", "pixels"): ("09", "encoder")}
+"""Cache jobs (notebook, part) of every seed that load what a part of the first seed makes (09's pixel parts load
+its encoder): they wait for it, and meanwhile a worker runs what is ready instead of waiting on a file lock."""
 SAME_SEED_JOBS = {("09", "states"): (("08", None),), ("09", "development"): (("09", "pixels"),)}
 """Cache jobs (notebook, part) that load what other jobs of the same training seed make: 09's state part loads
 notebook 08's state models (08's job of that seed), 09's development part the latent models of 09's pixel part."""
@@ -350,7 +356,8 @@ def schedule_order(paths: list[Path], jobs: list[CacheJob] = ()) -> dict:
     must finish before it starts: a notebook waits for its ``PREREQUISITES`` and its own cache jobs; a
     cache job of seed 0 waits for its notebook's prerequisites (it loads their models), other seeds for
     nothing — or, for the notebooks of ``CHOOSING_SEED_FIRST``, for their notebook's seed-0 job; and a job (part)
-    of ``SAME_SEED_JOBS`` also for the other notebook's job of its seed."""
+    of ``SAME_SEED_JOBS`` also for the other notebook's job of its seed, and one of ``FIRST_SEED_JOBS`` for that
+    part of the first seed."""
     by_prefix = {_prefix(path): path for path in paths}
     needs = {path: {by_prefix[p] for p in PREREQUISITES.get(_prefix(path), ()) if p in by_prefix}
              for path in paths}
@@ -369,6 +376,9 @@ def schedule_order(paths: list[Path], jobs: list[CacheJob] = ()) -> dict:
             same = CacheJob(notebook, job.seed, part)
             if same in jobs:
                 needs[job].add(same)
+        if (job.notebook, job.part) in FIRST_SEED_JOBS:
+            notebook, part = FIRST_SEED_JOBS[job.notebook, job.part]
+            needs[job] |= {CacheJob(notebook, 0, part)} & set(jobs)
         if job.notebook in by_prefix:
             needs[by_prefix[job.notebook]].add(job)
     return needs

@@ -207,17 +207,17 @@ def micro_presets(**changes):
         final_planners={**P.final_planners, "Adam": adam, "CEM": cem}, **changes)
 
 
-def fake_outcomes(rates: dict, groups, column: str = "world", n_tasks: int = 200, seeds=(0, 1, 2)):
-    """Per-task outcomes of the appendix studies' four model kinds x four planners, with the given success rate
-    per (group, model, planner) (default 0.3); ``column`` names the group column ("world" in notebook 10,
-    "observation" in notebook 09)."""
+def fake_outcomes(rates: dict, groups, column: str = "world", n_tasks: int = 200, seeds=(0, 1, 2), kinds=None):
+    """Per-task outcomes of an appendix study's model kinds (default notebook 10's four) x four planners, with the
+    given success rate per (group, model, planner) (default 0.3); ``column`` names the group column ("world" in
+    notebook 10, "observation" in notebook 09)."""
     import pandas as pd
 
     from gbp_utils import final_evaluation as FE
     rng = torch.Generator().manual_seed(0)
     rows = []
     for group in groups:
-        for kind in FE.APPENDIX_KINDS:
+        for kind in kinds or FE.APPENDIX_KINDS:
             for planner in ("Adam open-loop", "Adam MPC", "CEM open-loop", "CEM MPC"):
                 p = rates.get((group, kind, planner), 0.3)
                 for seed in seeds:

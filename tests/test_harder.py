@@ -196,6 +196,13 @@ def test_world_verdicts_decide_each_conclusion_within_its_world():
     assert v.loc[("CEM beats Adam-GBP (online + adversarial, MPC)", "momentum")].verdict == "supported"
     assert v.loc[("adversarial beats base (CEM open-loop)", "point")].verdict == "undecided"  # equal rates
     assert v.loc[("online beats base (Adam MPC)", "point")].difference == pytest.approx(0.5, abs=0.06)
+    # without the online + adversarial model: its claims go, and CEM meets Adam-GBP on the online model
+    three = [c["claim"] for c in harder.study_claims(["Adam MPC", "CEM MPC"], ("base", "adversarial", "online"))]
+    assert three == ["online beats base (Adam MPC)", "adversarial beats base (Adam MPC)",
+                     "online beats base (CEM MPC)", "adversarial beats base (CEM MPC)",
+                     "CEM beats Adam-GBP (base, MPC)", "CEM beats Adam-GBP (online, MPC)"]
+    with pytest.raises(ValueError, match="lack \\['online'\\]"):
+        harder.study_claims(["Adam MPC"], ("base", "adversarial"))
 
 
 def test_side_by_side_has_one_rate_and_interval_per_world():

@@ -335,23 +335,27 @@ def test_notebook_09_cache_jobs_run_in_parts_that_wait_for_what_they_load(tmp_pa
     seeds = gbp_utils.presets(False).seeds
     assert {(j.notebook, j.seed, j.part) for j in jobs} == (
         {("08", s, None) for s in seeds} | {("09", s, part) for s in seeds for part in ("pixels", "states")}
-        | {("09", seeds[0], "development")}), "the development part belongs to the first seed only"
+        | {("09", seeds[0], "encoder"), ("09", seeds[0], "development")}), "encoder, development: first seed only"
     needs = reproduce.schedule_order(paths, jobs)
+    encoder = reproduce.CacheJob("09", 0, "encoder")
     for s in seeds[1:]:
         assert needs[reproduce.CacheJob("09", s, "states")] == {reproduce.CacheJob("08", s)}
-        assert needs[reproduce.CacheJob("09", s, "pixels")] == set(), "the pixel pipeline needs no state model"
+        assert needs[reproduce.CacheJob("09", s, "pixels")] == {encoder}, "the pixel pipeline needs no state model"
     assert needs[reproduce.CacheJob("09", 0, "states")] == {by["08"], reproduce.CacheJob("08", 0)}
-    assert needs[reproduce.CacheJob("09", 0, "pixels")] == {by["08"]}
+    assert needs[encoder] == {by["08"]}
+    assert needs[reproduce.CacheJob("09", 0, "pixels")] == {by["08"], encoder}
     assert needs[reproduce.CacheJob("09", 0, "development")] == {by["08"], reproduce.CacheJob("09", 0, "pixels")}
     assert needs[by["09"]] == {by["08"], *[j for j in jobs if j.notebook == "09"]}
     assert reproduce.CacheJob("09", 1, "states").name == "09 cache, seed 1 (states)"
     ours = sorted((j for j in jobs if j.notebook == "09"), key=reproduce._order)  # the long pixel parts first
-    assert [(j.part, j.seed) for j in ours] == ([("pixels", s) for s in seeds] + [("development", seeds[0])]
-                                                + [("states", s) for s in seeds])
-    # without 08's jobs among those run, 09's jobs of other seeds wait for nothing
-    alone = reproduce.CacheJob("09", 1, "states")
-    assert reproduce.schedule_order(paths[2:], [alone])[alone] == set()
+    assert [(j.part, j.seed) for j in ours] == ([("encoder", seeds[0])] + [("pixels", s) for s in seeds]
+                                                + [("development", seeds[0])] + [("states", s) for s in seeds])
+    # without 08's jobs (or the encoder's) among those run, 09's jobs of other seeds wait for nothing
+    alone, pixels = reproduce.CacheJob("09", 1, "states"), reproduce.CacheJob("09", 1, "pixels")
+    assert reproduce.schedule_order(paths[2:], [alone, pixels]) == {paths[2]: {alone, pixels}, alone: set(),
+                                                                    pixels: set()}
     assert set(vision.PARTS) == set(reproduce.JOB_PARTS["09"])
+    assert set(vision.FIRST_SEED_PARTS) == {part for notebook, part in reproduce.FIRST_SEED_PARTS if notebook == "09"}
     seen = {}
     monkeypatch.setattr(os, "environ", dict(os.environ))
     monkeypatch.setattr(vision, "prefill", lambda presets, seed, part: seen.update(

@@ -18,6 +18,8 @@ from gbp_utils.pixels import RenderConfig, render
 from gbp_utils.planners import GBPConfig
 from gbp_utils.world_model import WorldModel, WorldModelConfig
 
+PLANNERS = ("Adam open-loop", "Adam MPC", "CEM open-loop", "CEM MPC")
+
 SPATIAL = latent.EncoderConfig(encoder="spatial", latent_dim=4, keypoints=2, channels=(8,), stride=2,
                                intensity_prior=10.0, image=RenderConfig(size=16, blob_sigma=0.6))
 
@@ -139,11 +141,11 @@ def test_pixel_models_are_cached_and_keep_one_frozen_encoder(micro, data_dir):
     ae = models["base"].autoencoder
     assert all(m.autoencoder is ae for m in models.values())
     fingerprints = {k: gbp_utils.experiments.fingerprint(m.latent_model) for k, m in models.items()}
-    assert len(set(fingerprints.values())) == 4  # four different latent models
+    assert len(set(fingerprints.values())) == 3  # three different latent models
     again = vision.pixel_models(micro, 0, ("online",))
     assert gbp_utils.experiments.fingerprint(again["online"].latent_model) == fingerprints["online"]
     names = sorted(p.name.split("-")[0] for p in data_dir.glob("*.pt"))
-    assert names.count("pixel_online") == 2 and names.count("latents") == 1 and names.count("encoder") == 1
+    assert names.count("pixel_online") == 1 and names.count("latents") == 1 and names.count("encoder") == 1
     train, val = vision.expert_latents(micro, 0)
     assert train.latents.shape[-1] == 8 and len(train) > len(val) > 0
     assert vision.latent_error(models["base"], val) > 0
@@ -195,6 +197,7 @@ def test_prefill_parts_split_the_pixel_pipeline_the_development_runs_and_the_sta
     calls = []
     monkeypatch.setattr(vision, "tune", lambda presets, device=None: calls.append("tune"))
     monkeypatch.setattr(vision, "planner_ablation", lambda presets, seed, device=None: calls.append(("ablation", seed)))
+    monkeypatch.setattr(vision, "encoder", lambda presets, device=None: calls.append("encoder"))
 
     def study(presets, seeds, observations=vision.OBSERVATIONS, references=True, split="test", **kw):
         calls.append((split, seeds, tuple(observations), references))
@@ -208,19 +211,22 @@ def test_prefill_parts_split_the_pixel_pipeline_the_development_runs_and_the_sta
                      ("test", (7,), ("pixels",), False)]
     calls.clear()
     assert vision.prefill(micro, first, part="development") == 0
-    assert calls == ["tune", ("eval", (0,), ("pixels", "states"), True), ("ablation", 0)]
+    assert calls == ["tune", ("eval", (0,), ("pixels",), True), ("ablation", 0)]
+    calls.clear()
+    assert vision.prefill(micro, first, part="encoder") == 0 and calls == ["encoder"]
     calls.clear()
     assert vision.prefill(micro, first) == 2 and vision.prefill(micro, other) == 2  # every part of the seed
-    assert calls == [("test", (0,), ("pixels", "states"), True), "tune", ("eval", (0,), ("pixels", "states"), True),
+    assert calls == ["encoder", ("test", (0,), ("pixels", "states"), True), "tune", ("eval", (0,), ("pixels",), True),
                      ("ablation", 0), ("test", (7,), ("pixels", "states"), False)]
     with pytest.raises(ValueError, match="part must be one of"):
         vision.prefill(micro, first, part="images")
-    with pytest.raises(ValueError, match="first training seed"):
-        vision.prefill(micro, other, part="development")
+    for part in ("development", "encoder"):
+        with pytest.raises(ValueError, match=f"the {part} part runs for the first training seed"):
+            vision.prefill(micro, other, part=part)
 
 
 def _fake_outcomes(rates: dict, n_tasks=150, seeds=(0, 1, 2)):
-    return fake_outcomes(rates, vision.OBSERVATIONS, "observation", n_tasks, seeds)
+    return fake_outcomes(rates, vision.OBSERVATIONS, "observation", n_tasks, seeds, kinds=vision.KINDS)
 
 
 def test_verdicts_are_decided_within_each_observation_and_across_them():
@@ -229,8 +235,11 @@ def test_verdicts_are_decided_within_each_observation_and_across_them():
     v = vision.verdicts(out, n_boot=500).set_index(["claim", "observation"])
     assert v.loc[("online beats base (CEM MPC)", "pixels")].verdict == "supported"
     assert v.loc[("online beats base (Adam MPC)", "pixels")].verdict == "undecided"
+    assert set(v.index.get_level_values("claim")) == {
+        *(f"{k} beats base ({p})" for k in ("online", "adversarial") for p in PLANNERS),
+        "CEM beats Adam-GBP (base, MPC)", "CEM beats Adam-GBP (online, MPC)"}  # no online + adversarial model
     c = vision.observation_claims(out, n_boot=500).set_index("claim")
-    assert len(c) == 16
+    assert len(c) == len(vision.KINDS) * len(PLANNERS) == 12
     assert c.loc["states beat pixels (online, CEM MPC)"].verdict == "supported"
     assert c.loc["states beat pixels (base, Adam MPC)"].verdict == "not supported"
     assert c.loc["states beat pixels (online, CEM MPC)"].difference == pytest.approx(0.15, abs=0.05)
