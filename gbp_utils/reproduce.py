@@ -92,7 +92,7 @@ of the time, and work left to the notebook runs on one core."""
 FIRST_SEED_PARTS = {("09", "encoder"), ("09", "development")}
 """Parts that only the first training seed has (one encoder for every seed; the notebook's development runs use
 the first seed)."""
-FIRST_SEED_JOBS = {("09", "pixels"): ("09", "encoder")}
+FIRST_SEED_JOBS = {("09", "pixels"): (("09", "encoder"),)}
 """Cache jobs (notebook, part) of every seed that load what a part of the first seed makes (09's pixel parts load
 its encoder): they wait for it, and meanwhile a worker runs what is ready instead of waiting on a file lock."""
 SAME_SEED_JOBS = {("09", "states"): (("08", None),), ("09", "development"): (("09", "pixels"),)}
@@ -372,13 +372,10 @@ def schedule_order(paths: list[Path], jobs: list[CacheJob] = ()) -> dict:
         first = CacheJob(job.notebook, 0)
         if job.notebook in CHOOSING_SEED_FIRST and job.seed != 0 and first in jobs:
             needs[job].add(first)
-        for notebook, part in SAME_SEED_JOBS.get((job.notebook, job.part), ()):
-            same = CacheJob(notebook, job.seed, part)
-            if same in jobs:
-                needs[job].add(same)
-        if (job.notebook, job.part) in FIRST_SEED_JOBS:
-            notebook, part = FIRST_SEED_JOBS[job.notebook, job.part]
-            needs[job] |= {CacheJob(notebook, 0, part)} & set(jobs)
+        for loads, seed in ((SAME_SEED_JOBS, job.seed), (FIRST_SEED_JOBS, 0)):
+            for notebook, part in loads.get((job.notebook, job.part), ()):
+                if CacheJob(notebook, seed, part) in jobs:
+                    needs[job].add(CacheJob(notebook, seed, part))
         if job.notebook in by_prefix:
             needs[by_prefix[job.notebook]].add(job)
     return needs

@@ -10,7 +10,7 @@ from gbp_utils import latent
 from gbp_utils.data import Dataset
 from gbp_utils.env import WallConfig, sample_tasks
 from gbp_utils.pixels import RenderConfig, render
-from gbp_utils.world_model import TrainConfig, WorldModelConfig, train_world_model
+from gbp_utils.world_model import TrainConfig, WorldModel, WorldModelConfig, train_world_model
 
 SMALL = latent.EncoderConfig(latent_dim=4, channels=(8, 16), image=RenderConfig(size=16, blob_sigma=0.6))
 QUICK = latent.EncoderTrainConfig(n_images=2000, epochs=6, batch_size=64, lr=1e-2)
@@ -69,7 +69,7 @@ def _small_pixel_model(wall: WallConfig) -> latent.PixelWorldModel:
     """An untrained 16-pixel encoder and a small latent model (4-D latents), the same every call."""
     torch.manual_seed(0)
     ae = latent.ConvAutoEncoder(SMALL).eval()
-    lm = __import__("gbp_utils").WorldModel(WorldModelConfig(hidden=8, n_blocks=1), state_dim=4).eval()
+    lm = WorldModel(WorldModelConfig(hidden=8, n_blocks=1), state_dim=4).eval()
     return latent.PixelWorldModel(ae, lm, wall)
 
 
